@@ -1,0 +1,31 @@
+# Warnings and sanitizers, applied through the (not exported) interface target descent_warnings and
+# global flags for sanitizers, so that tests and the library are instrumented alike.
+include(GNUInstallDirs)
+
+add_library(descent_warnings INTERFACE)
+if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  target_compile_options(descent_warnings INTERFACE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+                                                    -Wno-sign-conversion)
+  if(DESCENT_WARNINGS_AS_ERRORS)
+    target_compile_options(descent_warnings INTERFACE -Werror)
+  endif()
+endif()
+
+if(DESCENT_SANITIZE_THREAD AND DESCENT_SANITIZE_ADDRESS)
+  message(FATAL_ERROR "DESCENT_SANITIZE_THREAD and DESCENT_SANITIZE_ADDRESS cannot be combined")
+endif()
+set(_descent_sanitizers "")
+if(DESCENT_SANITIZE_ADDRESS)
+  list(APPEND _descent_sanitizers address)
+endif()
+if(DESCENT_SANITIZE_UNDEFINED)
+  list(APPEND _descent_sanitizers undefined)
+endif()
+if(DESCENT_SANITIZE_THREAD)
+  list(APPEND _descent_sanitizers thread)
+endif()
+if(_descent_sanitizers)
+  list(JOIN _descent_sanitizers "," _descent_sanitize_list)
+  add_compile_options(-fsanitize=${_descent_sanitize_list} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${_descent_sanitize_list})
+endif()

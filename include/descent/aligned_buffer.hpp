@@ -1,0 +1,32 @@
+// A zero-initialised, 64-byte aligned byte buffer: the storage of one optimizer state slot (an arena).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+namespace descent {
+
+class AlignedBuffer {
+ public:
+  static constexpr std::size_t kAlignment = 64;  // a cache line; also the widest SIMD vector (AVX-512)
+
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(std::size_t bytes);
+
+  std::byte* data() noexcept { return data_.get(); }
+  const std::byte* data() const noexcept { return data_.get(); }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+
+  // Grows to `bytes`, keeping the old contents and zeroing the new tail.
+  void resize(std::size_t bytes);
+
+ private:
+  struct Free {
+    void operator()(std::byte* p) const noexcept;
+  };
+  std::unique_ptr<std::byte[], Free> data_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace descent

@@ -1,0 +1,170 @@
+// The optimizer base: parameter groups, state arenas, step() and state access.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "descent/aligned_buffer.hpp"
+#include "descent/error.hpp"
+#include "descent/options.hpp"
+#include "descent/parameter.hpp"
+
+namespace descent {
+
+// A per-element state slot (e.g. Adam's "exp_avg"): one value per parameter element, stored in the
+// parameter's dtype, created the first time a step needs it and filled with `initial`.
+struct SlotSpec {
+  std::string_view name;
+  double initial;
+};
+
+// A per-parameter scalar state (e.g. NAdam's "mu_product"), always kept in double.
+struct ScalarSlotSpec {
+  std::string_view name;
+  double initial;
+};
+
+class ParamGroup {
+ public:
+  Options& options() noexcept { return *options_; }
+  const Options& options() const noexcept { return *options_; }
+  // Positions of this group's parameters in Optimizer::parameters().
+  std::span<const std::size_t> members() const noexcept { return members_; }
+
+ private:
+  friend class Optimizer;
+  std::unique_ptr<Options> options_;
+  std::vector<std::size_t> members_;
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+  Optimizer(Optimizer&&) noexcept = default;
+  Optimizer& operator=(Optimizer&&) noexcept = default;
+
+  // "Adam", "SGD", ...: the name the options of this optimizer carry.
+  std::string_view name() const noexcept { return name_; }
+
+  // Applies one update to every parameter that has a gradient, using its group's options.
+  // Checks everything first (option rules, at least one gradient), so a throwing step changes nothing.
+  // A NaN or infinite gradient is not detected: it propagates into the parameter and state, as in PyTorch.
+  void step();
+
+  // Sets every gradient to zero (the memory stays the caller's).
+  void zero_grad();
+
+  // Adds a group. Throws InvalidArgument, adding nothing, for an empty group, a name already used,
+  // memory shared with another parameter, or options of another optimizer.
+  void add_param_group(std::vector<Parameter> params, std::unique_ptr<Options> options);
+  // Adds a group with a copy of the optimizer's default options.
+  void add_param_group(std::vector<Parameter> params);
+
+  std::size_t num_groups() const noexcept { return groups_.size(); }
+  ParamGroup& group(std::size_t index);
+  const ParamGroup& group(std::size_t index) const;
+  const Options& defaults() const noexcept { return *defaults_; }
+
+  std::size_t num_parameters() const noexcept { return records_.size(); }
+  const Parameter& parameter(std::size_t index) const;
+  Parameter& parameter(std::string_view name);
+  const Parameter& parameter(std::string_view name) const;
+
+  // Names of the per-element and per-parameter scalar state slots this optimizer can create.
+  std::vector<std::string_view> slot_names() const;
+  std::vector<std::string_view> scalar_slot_names() const;
+
+  // Number of steps this parameter has taken (steps it had a gradient for).
+  std::int64_t step_count(std::string_view param) const;
+  // Whether the slot exists yet for this parameter (e.g. "max_exp_avg_sq" only once amsgrad ran).
+  bool has_state(std::string_view param, std::string_view slot) const;
+  // A slot's values for one parameter: T must be the parameter's dtype. Throws NotFound for an
+  // unknown name or a slot not created yet. The span is valid until the next add_param_group().
+  template <class T>
+  std::span<const T> state(std::string_view param, std::string_view slot) const {
+    const auto [data, size] = slot_view(param, slot, dtype_of<T>());
+    return {static_cast<const T*>(data), size};
+  }
+  template <class T>
+  std::span<T> mutable_state(std::string_view param, std::string_view slot) {
+    const auto [data, size] = slot_view(param, slot, dtype_of<T>());
+    return {static_cast<T*>(const_cast<void*>(data)), size};
+  }
+  double scalar_state(std::string_view param, std::string_view slot) const;
+
+ protected:
+  // What a derived optimizer's update() sees of one parameter.
+  struct Record {
+    Parameter param;
+    std::size_t group = 0;
+    std::size_t offset = 0;          // byte offset of this parameter's region in every slot arena
+    std::int64_t step = 0;           // steps taken, including the one being applied
+    std::uint32_t slots_ready = 0;   // bit s: slot s has been created for this parameter
+    std::vector<double> scalars;     // one per scalar slot
+  };
+
+  Optimizer(std::string_view name, std::span<const SlotSpec> slots, std::span<const ScalarSlotSpec> scalar_slots,
+            std::unique_ptr<Options> defaults);
+
+  // Must be called by the derived constructor (after the base is built) with the first group.
+  void init(std::vector<Parameter> params);
+
+  // The update rule for one parameter; `record.step` already counts this step.
+  virtual void update(const Options& options, Record& record) = 0;
+  // Bit s set: the update with these options uses slot s. Its arena is allocated before any update runs.
+  virtual std::uint32_t slots_needed(const Options& options) const = 0;
+
+  // The record's region of slot `slot`, created and filled with its initial value on first use;
+  // `created` (if given) tells whether that happened now (SGD's first momentum step differs).
+  template <class T>
+  T* slot(Record& record, std::size_t slot, bool* created = nullptr) {
+    return static_cast<T*>(slot_data(record, slot, created));
+  }
+
+ private:
+  void* slot_data(Record& record, std::size_t slot, bool* created);
+  std::pair<const void*, std::size_t> slot_view(std::string_view param, std::string_view slot, DType dtype) const;
+  const Record& record(std::string_view name) const;
+  std::size_t slot_index(std::string_view slot) const;
+
+  std::string_view name_;
+  std::span<const SlotSpec> slots_;
+  std::span<const ScalarSlotSpec> scalar_slots_;
+  std::unique_ptr<Options> defaults_;
+  std::vector<ParamGroup> groups_;
+  std::vector<Record> records_;
+  std::unordered_map<std::string, std::size_t> by_name_;
+  std::vector<AlignedBuffer> arenas_;  // one per slot, empty until first needed
+  std::size_t layout_bytes_ = 0;       // bytes of every arena once allocated
+};
+
+// Typed access to the options of an optimizer whose groups all hold OptionsT.
+template <class OptionsT>
+class OptimizerWith : public Optimizer {
+ public:
+  OptionsT& options(std::size_t group_index = 0) { return static_cast<OptionsT&>(group(group_index).options()); }
+  const OptionsT& options(std::size_t group_index = 0) const {
+    return static_cast<const OptionsT&>(group(group_index).options());
+  }
+  using Optimizer::add_param_group;
+  void add_param_group(std::vector<Parameter> params, const OptionsT& options) {
+    Optimizer::add_param_group(std::move(params), options.clone());
+  }
+
+ protected:
+  OptimizerWith(std::span<const SlotSpec> slots, std::span<const ScalarSlotSpec> scalar_slots,
+                std::vector<Parameter> params, const OptionsT& defaults)
+      : Optimizer(defaults.optimizer(), slots, scalar_slots, defaults.clone()) {
+    init(std::move(params));
+  }
+};
+
+}  // namespace descent

@@ -1,0 +1,227 @@
+#include "descent/optimizer.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <tuple>
+
+namespace descent {
+namespace {
+
+constexpr std::size_t round_up(std::size_t bytes, std::size_t alignment) {
+  return (bytes + alignment - 1) / alignment * alignment;
+}
+
+template <class T>
+void fill(void* data, std::size_t n, double value) {
+  std::fill_n(static_cast<T*>(data), n, static_cast<T>(value));
+}
+
+}  // namespace
+
+Optimizer::Optimizer(std::string_view name, std::span<const SlotSpec> slots,
+                     std::span<const ScalarSlotSpec> scalar_slots, std::unique_ptr<Options> defaults)
+    : name_(name), slots_(slots), scalar_slots_(scalar_slots), defaults_(std::move(defaults)), arenas_(slots.size()) {
+  if (slots.size() > 32) throw Error("internal: at most 32 state slots");
+  defaults_->validate();
+}
+
+void Optimizer::init(std::vector<Parameter> params) { add_param_group(std::move(params)); }
+
+void Optimizer::add_param_group(std::vector<Parameter> params) { add_param_group(std::move(params), defaults_->clone()); }
+
+void Optimizer::add_param_group(std::vector<Parameter> params, std::unique_ptr<Options> options) {
+  const std::string where = std::string(name_) + ": add_param_group (group " + std::to_string(groups_.size()) + ")";
+  if (!options) throw InvalidArgument(where + ": no options given");
+  if (options->optimizer() != name_) {
+    throw InvalidArgument(where + ": options are for " + std::string(options->optimizer()) + ", not " +
+                          std::string(name_));
+  }
+  options->validate();
+  if (params.empty()) throw InvalidArgument(where + ": the group has no parameters");
+
+  // Names must be unique across the whole optimizer: state is found by name.
+  std::unordered_map<std::string_view, std::size_t> fresh_names;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const std::string& name = params[i].name();
+    if (by_name_.count(name) || !fresh_names.emplace(name, i).second) {
+      throw InvalidArgument(where + ": duplicate parameter name '" + name + "'");
+    }
+  }
+
+  // No two parameters may share memory: the same tensor in two groups would be updated twice per step.
+  struct Extent {
+    std::uintptr_t begin, end;
+    const std::string* name;
+  };
+  std::vector<Extent> extents;
+  extents.reserve(records_.size() + params.size());
+  const auto extent_of = [](const Parameter& p) {
+    const auto begin = reinterpret_cast<std::uintptr_t>(p.value_data());
+    return Extent{begin, begin + p.size() * size_of(p.dtype()), &p.name()};
+  };
+  for (const Record& r : records_) extents.push_back(extent_of(r.param));
+  for (const Parameter& p : params) extents.push_back(extent_of(p));
+  std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) { return a.begin < b.begin; });
+  for (std::size_t i = 1; i < extents.size(); ++i) {
+    if (extents[i].begin < extents[i - 1].end) {
+      throw InvalidArgument(where + ": parameters '" + *extents[i - 1].name + "' and '" + *extents[i].name +
+                            "' share memory (the same parameter in two places?)");
+    }
+  }
+
+  // Every check passed: lay the new parameters out after the existing ones in every slot arena.
+  std::size_t layout = layout_bytes_;
+  std::vector<std::size_t> offsets;
+  offsets.reserve(params.size());
+  for (const Parameter& p : params) {
+    offsets.push_back(layout);
+    layout += round_up(p.size() * size_of(p.dtype()), AlignedBuffer::kAlignment);
+  }
+  for (AlignedBuffer& arena : arenas_) {
+    if (!arena.empty()) arena.resize(layout);
+  }
+  layout_bytes_ = layout;
+
+  ParamGroup group;
+  group.options_ = std::move(options);
+  const std::size_t group_index = groups_.size();
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    group.members_.push_back(records_.size());
+    by_name_.emplace(params[i].name(), records_.size());
+    Record record{std::move(params[i]), group_index, offsets[i], 0, 0, {}};
+    for (const ScalarSlotSpec& s : scalar_slots_) record.scalars.push_back(s.initial);
+    records_.push_back(std::move(record));
+  }
+  groups_.push_back(std::move(group));
+}
+
+void Optimizer::step() {
+  // Check everything before touching anything.
+  std::uint32_t needed = 0;
+  bool any_grad = false;
+  for (const ParamGroup& g : groups_) {
+    g.options().validate();
+    bool group_has_grad = false;
+    for (const std::size_t m : g.members_) group_has_grad |= records_[m].param.has_grad();
+    if (group_has_grad) needed |= slots_needed(g.options());
+    any_grad |= group_has_grad;
+  }
+  if (!any_grad) {
+    throw InvalidArgument(std::string(name_) +
+                          ": step() called but no parameter has a gradient (give Parameter a gradient span or call "
+                          "set_grad)");
+  }
+  for (std::size_t s = 0; s < arenas_.size(); ++s) {
+    if ((needed >> s & 1u) && arenas_[s].empty()) arenas_[s] = AlignedBuffer(layout_bytes_);
+  }
+
+  for (const ParamGroup& g : groups_) {
+    for (const std::size_t m : g.members_) {
+      Record& r = records_[m];
+      if (!r.param.has_grad()) continue;
+      ++r.step;
+      update(g.options(), r);
+    }
+  }
+}
+
+void Optimizer::zero_grad() {
+  for (Record& r : records_) {
+    if (r.param.has_grad()) std::memset(r.param.grad_data(), 0, r.param.size() * size_of(r.param.dtype()));
+  }
+}
+
+ParamGroup& Optimizer::group(std::size_t index) {
+  if (index >= groups_.size()) {
+    throw NotFound(std::string(name_) + ": no group " + std::to_string(index) + " (there are " +
+                   std::to_string(groups_.size()) + ")");
+  }
+  return groups_[index];
+}
+
+const ParamGroup& Optimizer::group(std::size_t index) const { return const_cast<Optimizer*>(this)->group(index); }
+
+const Parameter& Optimizer::parameter(std::size_t index) const {
+  if (index >= records_.size()) {
+    throw NotFound(std::string(name_) + ": no parameter " + std::to_string(index) + " (there are " +
+                   std::to_string(records_.size()) + ")");
+  }
+  return records_[index].param;
+}
+
+const Optimizer::Record& Optimizer::record(std::string_view name) const {
+  const auto it = by_name_.find(std::string(name));
+  if (it == by_name_.end()) throw NotFound(std::string(name_) + ": no parameter named '" + std::string(name) + "'");
+  return records_[it->second];
+}
+
+Parameter& Optimizer::parameter(std::string_view name) { return const_cast<Record&>(record(name)).param; }
+const Parameter& Optimizer::parameter(std::string_view name) const { return record(name).param; }
+
+std::vector<std::string_view> Optimizer::slot_names() const {
+  std::vector<std::string_view> names;
+  for (const SlotSpec& s : slots_) names.push_back(s.name);
+  return names;
+}
+
+std::vector<std::string_view> Optimizer::scalar_slot_names() const {
+  std::vector<std::string_view> names;
+  for (const ScalarSlotSpec& s : scalar_slots_) names.push_back(s.name);
+  return names;
+}
+
+std::int64_t Optimizer::step_count(std::string_view param) const { return record(param).step; }
+
+std::size_t Optimizer::slot_index(std::string_view slot) const {
+  for (std::size_t s = 0; s < slots_.size(); ++s) {
+    if (slots_[s].name == slot) return s;
+  }
+  std::string known;
+  for (const SlotSpec& s : slots_) known += (known.empty() ? "" : ", ") + std::string(s.name);
+  throw NotFound(std::string(name_) + " has no state slot '" + std::string(slot) + "' (slots: " + known + ")");
+}
+
+bool Optimizer::has_state(std::string_view param, std::string_view slot) const {
+  return record(param).slots_ready >> slot_index(slot) & 1u;
+}
+
+std::pair<const void*, std::size_t> Optimizer::slot_view(std::string_view param, std::string_view slot,
+                                                         DType dtype) const {
+  const Record& r = record(param);
+  const std::size_t s = slot_index(slot);
+  if (!(r.slots_ready >> s & 1u)) {
+    throw NotFound(std::string(name_) + ": parameter '" + std::string(param) + "' has no '" + std::string(slot) +
+                   "' state yet (it is created by the first step that uses it)");
+  }
+  if (dtype != r.param.dtype()) {
+    throw InvalidArgument(std::string(name_) + ": state of '" + std::string(param) + "' is " +
+                          std::string(name_of(r.param.dtype())) + ", not " + std::string(name_of(dtype)));
+  }
+  return {arenas_[s].data() + r.offset, r.param.size()};
+}
+
+double Optimizer::scalar_state(std::string_view param, std::string_view slot) const {
+  const Record& r = record(param);
+  for (std::size_t s = 0; s < scalar_slots_.size(); ++s) {
+    if (scalar_slots_[s].name == slot) return r.scalars[s];
+  }
+  throw NotFound(std::string(name_) + " has no scalar state '" + std::string(slot) + "'");
+}
+
+void* Optimizer::slot_data(Record& record, std::size_t slot, bool* created) {
+  if (arenas_[slot].empty()) {
+    throw Error("internal: " + std::string(name_) + " used slot '" + std::string(slots_[slot].name) +
+                "' that slots_needed() did not declare");
+  }
+  void* data = arenas_[slot].data() + record.offset;
+  const bool fresh = !(record.slots_ready >> slot & 1u);
+  if (fresh) {
+    visit_dtype(record.param.dtype(),
+                [&](auto tag) { fill<decltype(tag)>(data, record.param.size(), slots_[slot].initial); });
+    record.slots_ready |= 1u << slot;
+  }
+  if (created) *created = fresh;
+  return data;
+}
+
+}  // namespace descent

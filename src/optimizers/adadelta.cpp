@@ -1,0 +1,77 @@
+// Adadelta (Zeiler 2012, Algorithm 1), with PyTorch's learning-rate factor:
+//
+//   g          = grad (+ weight_decay * w)             (-grad when maximizing)
+//   square_avg = rho * square_avg + (1 - rho) * g^2
+//   delta      = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g
+//   acc_delta  = rho * acc_delta + (1 - rho) * delta^2
+//   w          = w - lr * delta
+#include "descent/optimizers/adadelta.hpp"
+
+#include <array>
+#include <cmath>
+
+#include "optimizers/common.hpp"
+#include "optimizers/reference.hpp"
+
+namespace descent {
+namespace {
+
+constexpr std::array<OptionInfo, AdadeltaOptions::kCount> kFields{{
+    detail::lr_option(1.0),
+    detail::real_option("rho", 0.9, 0.0, 1.0, true, true, "decay rate of the running averages"),
+    detail::eps_option(1e-6, "added inside both square roots, for numerical stability"),
+    detail::weight_decay_option(0.0, "L2 penalty: weight_decay * w is added to the gradient"),
+    detail::maximize_option(),
+}};
+
+constexpr std::array<SlotSpec, 2> kSlots{{{"square_avg", 0.0}, {"acc_delta", 0.0}}};
+
+}  // namespace
+
+std::span<const OptionInfo> AdadeltaOptions::fields() { return kFields; }
+
+AdadeltaOptions::AdadeltaOptions(double lr) : Options("Adadelta", kFields) { this->lr(lr); }
+
+Adadelta::Adadelta(std::vector<Parameter> params, const AdadeltaOptions& defaults)
+    : OptimizerWith(kSlots, {}, std::move(params), defaults) {}
+
+std::uint32_t Adadelta::slots_needed(const Options&) const { return 1u << kSquareAvg | 1u << kAccDelta; }
+
+void Adadelta::update(const Options& options, Record& record) {
+  const auto& o = static_cast<const AdadeltaOptions&>(options);
+  visit_dtype(record.param.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const auto s = reference::AdadeltaStep::make(o);
+    reference::adadelta<T>(s, record.param.value<T>().data(), record.param.grad<T>().data(),
+                           slot<T>(record, kSquareAvg), slot<T>(record, kAccDelta), record.param.size());
+  });
+}
+
+namespace reference {
+
+AdadeltaStep AdadeltaStep::make(const AdadeltaOptions& o) {
+  return {o.lr(), o.rho(), o.eps(), o.weight_decay(), o.maximize()};
+}
+
+template <class T>
+void adadelta(const AdadeltaStep& s, T* param, const T* grad, T* square_avg, T* acc_delta, std::size_t n) {
+  const T neg_lr = static_cast<T>(-s.lr);
+  const T rho = static_cast<T>(s.rho);
+  const T one_minus_rho = static_cast<T>(1.0 - s.rho);
+  const T eps = static_cast<T>(s.eps);
+  const T weight_decay = static_cast<T>(s.weight_decay);
+  for (std::size_t i = 0; i < n; ++i) {
+    const T g = detail::effective_grad(grad[i], param[i], s.maximize, weight_decay);
+    square_avg[i] = detail::ema_sq(square_avg[i], g, rho, one_minus_rho);
+    const T std_dev = std::sqrt(square_avg[i] + eps);
+    const T delta = std::sqrt(acc_delta[i] + eps) / std_dev * g;
+    acc_delta[i] = detail::ema_sq(acc_delta[i], delta, rho, one_minus_rho);
+    param[i] = detail::add_scaled(param[i], neg_lr, delta);
+  }
+}
+
+template void adadelta<float>(const AdadeltaStep&, float*, const float*, float*, float*, std::size_t);
+template void adadelta<double>(const AdadeltaStep&, double*, const double*, double*, double*, std::size_t);
+
+}  // namespace reference
+}  // namespace descent

@@ -1,0 +1,77 @@
+// Adagrad (Duchi, Hazan, Singer 2011), PyTorch's form with learning-rate decay:
+//
+//   g   = grad (+ weight_decay * w)                    (-grad when maximizing)
+//   clr = lr / (1 + (t - 1) * lr_decay)
+//   sum = sum + g^2                                    (sum starts at initial_accumulator_value)
+//   w   = w - clr * g / (sqrt(sum) + eps)
+#include "descent/optimizers/adagrad.hpp"
+
+#include <array>
+#include <cmath>
+
+#include "optimizers/common.hpp"
+#include "optimizers/reference.hpp"
+
+namespace descent {
+namespace {
+
+constexpr std::array<OptionInfo, AdagradOptions::kCount> kFields{{
+    detail::lr_option(1e-2),
+    detail::real_option("lr_decay", 0.0, 0.0, detail::kInf, true, false, "the step t uses lr / (1 + (t - 1) * lr_decay)"),
+    detail::weight_decay_option(0.0, "L2 penalty: weight_decay * w is added to the gradient"),
+    detail::real_option("initial_accumulator_value", 0.0, 0.0, detail::kInf, true, false,
+                        "starting value of the sum of squared gradients"),
+    detail::eps_option(1e-10, "added to the root of the sum, for numerical stability"),
+    detail::maximize_option(),
+}};
+
+constexpr std::array<SlotSpec, 1> kSlots{{{"sum", 0.0}}};
+
+}  // namespace
+
+std::span<const OptionInfo> AdagradOptions::fields() { return kFields; }
+
+AdagradOptions::AdagradOptions(double lr) : Options("Adagrad", kFields) { this->lr(lr); }
+
+Adagrad::Adagrad(std::vector<Parameter> params, const AdagradOptions& defaults)
+    : OptimizerWith(kSlots, {}, std::move(params), defaults) {}
+
+std::uint32_t Adagrad::slots_needed(const Options&) const { return 1u << kSum; }
+
+void Adagrad::update(const Options& options, Record& record) {
+  const auto& o = static_cast<const AdagradOptions&>(options);
+  visit_dtype(record.param.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    bool created = false;
+    T* sum = slot<T>(record, kSum, &created);
+    if (created) std::fill_n(sum, record.param.size(), static_cast<T>(o.initial_accumulator_value()));
+    const auto s = reference::AdagradStep::make(o, record.step);
+    reference::adagrad<T>(s, record.param.value<T>().data(), record.param.grad<T>().data(), sum, record.param.size());
+  });
+}
+
+namespace reference {
+
+AdagradStep AdagradStep::make(const AdagradOptions& o, std::int64_t step) {
+  const double clr = o.lr() / (1.0 + static_cast<double>(step - 1) * o.lr_decay());
+  return {clr, o.weight_decay(), o.eps(), o.maximize()};
+}
+
+template <class T>
+void adagrad(const AdagradStep& s, T* param, const T* grad, T* sum, std::size_t n) {
+  const T neg_clr = static_cast<T>(-s.clr);
+  const T weight_decay = static_cast<T>(s.weight_decay);
+  const T eps = static_cast<T>(s.eps);
+  for (std::size_t i = 0; i < n; ++i) {
+    const T g = detail::effective_grad(grad[i], param[i], s.maximize, weight_decay);
+    sum[i] = std::fma(g, g, sum[i]);  // sum.addcmul_(g, g)
+    const T std_dev = std::sqrt(sum[i]) + eps;
+    param[i] = param[i] + neg_clr * g / std_dev;
+  }
+}
+
+template void adagrad<float>(const AdagradStep&, float*, const float*, float*, std::size_t);
+template void adagrad<double>(const AdagradStep&, double*, const double*, double*, std::size_t);
+
+}  // namespace reference
+}  // namespace descent

@@ -1,0 +1,130 @@
+// Adam (Kingma & Ba 2015, Algorithm 1), AMSGrad (Reddi et al. 2018) and AdamW (Loshchilov & Hutter 2019):
+//
+//   g   = grad (+ weight_decay * w for Adam's L2)      (-grad when maximizing)
+//   w   = (1 - lr * weight_decay) * w                  (AdamW only: decoupled decay)
+//   m   = beta1 * m + (1 - beta1) * g
+//   v   = beta2 * v + (1 - beta2) * g^2
+//   v'  = max(v', v) and use v' for v                  (amsgrad)
+//   w   = w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+//
+// Without bias correction both (1 - beta^t) factors are 1: the uncorrected Adam, whose first steps are
+// lr * g / (|g| sqrt(1 - beta2) / (1 - beta1)) -- about 3 * lr for the default betas instead of lr.
+// eps is added after the bias correction of sqrt(v), as in PyTorch (the paper writes it the same way).
+#include "descent/optimizers/adam.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "optimizers/common.hpp"
+#include "optimizers/reference.hpp"
+
+namespace descent {
+namespace {
+
+template <bool Decoupled>
+constexpr std::array<OptionInfo, AdamOptions::kCount> make_fields() {
+  return {{
+      detail::lr_option(1e-3),
+      detail::beta1_option(),
+      detail::beta2_option(),
+      detail::eps_option(1e-8, "added to the bias-corrected root of the second moment"),
+      Decoupled ? detail::weight_decay_option(1e-2, "decoupled decay: w is multiplied by (1 - lr * weight_decay) each step")
+                : detail::weight_decay_option(0.0, "L2 penalty: weight_decay * w is added to the gradient"),
+      detail::bool_option("amsgrad", false, "AMSGrad: divide by the running maximum of the second moment"),
+      detail::maximize_option(),
+      detail::bool_option("bias_correction", true, "divide the moments by (1 - beta^t); off gives the uncorrected Adam"),
+  }};
+}
+
+constexpr auto kAdamFields = make_fields<false>();
+constexpr auto kAdamWFields = make_fields<true>();
+constexpr std::array<SlotSpec, 3> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0}, {"max_exp_avg_sq", 0.0}}};
+
+}  // namespace
+
+template <bool Decoupled>
+std::span<const OptionInfo> AdamFamilyOptions<Decoupled>::fields() {
+  return Decoupled ? std::span<const OptionInfo>(kAdamWFields) : std::span<const OptionInfo>(kAdamFields);
+}
+
+template <bool Decoupled>
+AdamFamilyOptions<Decoupled>::AdamFamilyOptions(double lr) : Options(Decoupled ? "AdamW" : "Adam", fields()) {
+  this->lr(lr);
+}
+
+template <bool Decoupled>
+AdamFamily<Decoupled>::AdamFamily(std::vector<Parameter> params, const AdamFamilyOptions<Decoupled>& defaults)
+    : OptimizerWith<AdamFamilyOptions<Decoupled>>(kSlots, {}, std::move(params), defaults) {}
+
+template <bool Decoupled>
+std::uint32_t AdamFamily<Decoupled>::slots_needed(const Options& options) const {
+  const auto& o = static_cast<const AdamFamilyOptions<Decoupled>&>(options);
+  return 1u << kExpAvg | 1u << kExpAvgSq | (o.amsgrad() ? 1u << kMaxExpAvgSq : 0u);
+}
+
+template <bool Decoupled>
+void AdamFamily<Decoupled>::update(const Options& options, Optimizer::Record& record) {
+  const auto& o = static_cast<const AdamFamilyOptions<Decoupled>&>(options);
+  visit_dtype(record.param.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const auto s = reference::AdamStep::make(o, record.step);
+    reference::adam<T>(s, record.param.template value<T>().data(), record.param.template grad<T>().data(),
+                       this->template slot<T>(record, kExpAvg), this->template slot<T>(record, kExpAvgSq),
+                       o.amsgrad() ? this->template slot<T>(record, kMaxExpAvgSq) : nullptr, record.param.size());
+  });
+}
+
+template class AdamFamilyOptions<false>;
+template class AdamFamilyOptions<true>;
+template class AdamFamily<false>;
+template class AdamFamily<true>;
+
+namespace reference {
+
+template <bool Decoupled>
+AdamStep AdamStep::make(const AdamFamilyOptions<Decoupled>& o, std::int64_t step) {
+  const bool corrected = o.bias_correction();
+  return {
+      o.beta1(),
+      o.beta2(),
+      o.eps(),
+      Decoupled ? 0.0 : o.weight_decay(),
+      Decoupled ? detail::decoupled_decay_factor(o.lr(), o.weight_decay()) : 1.0,
+      corrected ? o.lr() / detail::bias_correction(o.beta1(), step) : o.lr(),
+      corrected ? std::sqrt(detail::bias_correction(o.beta2(), step)) : 1.0,
+      o.amsgrad(),
+      o.maximize(),
+  };
+}
+
+template AdamStep AdamStep::make<false>(const AdamOptions&, std::int64_t);
+template AdamStep AdamStep::make<true>(const AdamWOptions&, std::int64_t);
+
+template <class T>
+void adam(const AdamStep& s, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, std::size_t n) {
+  const T beta1 = static_cast<T>(s.beta1), one_minus_beta1 = static_cast<T>(1.0 - s.beta1);
+  const T beta2 = static_cast<T>(s.beta2), one_minus_beta2 = static_cast<T>(1.0 - s.beta2);
+  const T eps = static_cast<T>(s.eps);
+  const T l2 = static_cast<T>(s.l2);
+  const T decay_factor = static_cast<T>(s.decay_factor);
+  const bool decoupled = s.decay_factor != 1.0;
+  const T neg_step_size = static_cast<T>(-s.step_size);
+  const T bias_correction2_sqrt = static_cast<T>(s.bias_correction2_sqrt);
+  for (std::size_t i = 0; i < n; ++i) {
+    const T g = detail::effective_grad(grad[i], param[i], s.maximize, l2);
+    if (decoupled) param[i] = param[i] * decay_factor;
+    exp_avg[i] = detail::ema(exp_avg[i], g, beta1, one_minus_beta1);
+    exp_avg_sq[i] = detail::ema_sq(exp_avg_sq[i], g, beta2, one_minus_beta2);
+    T second = exp_avg_sq[i];
+    if (max_exp_avg_sq != nullptr) second = max_exp_avg_sq[i] = std::max(max_exp_avg_sq[i], exp_avg_sq[i]);
+    const T denom = std::sqrt(second) / bias_correction2_sqrt + eps;
+    param[i] = param[i] + neg_step_size * exp_avg[i] / denom;
+  }
+}
+
+template void adam<float>(const AdamStep&, float*, const float*, float*, float*, float*, std::size_t);
+template void adam<double>(const AdamStep&, double*, const double*, double*, double*, double*, std::size_t);
+
+}  // namespace reference
+}  // namespace descent

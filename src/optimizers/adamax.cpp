@@ -1,0 +1,77 @@
+// Adamax (Kingma & Ba 2015, Algorithm 2), in PyTorch's form (eps inside the max):
+//
+//   g = grad (+ weight_decay * w)                      (-grad when maximizing)
+//   m = beta1 * m + (1 - beta1) * g
+//   u = max(beta2 * u, |g| + eps)
+//   w = w - lr / (1 - beta1^t) * m / u
+#include "descent/optimizers/adamax.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "optimizers/common.hpp"
+#include "optimizers/reference.hpp"
+
+namespace descent {
+namespace {
+
+constexpr std::array<OptionInfo, AdamaxOptions::kCount> kFields{{
+    detail::lr_option(2e-3),
+    detail::beta1_option(),
+    detail::real_option("beta2", 0.999, 0.0, 1.0, true, false, "decay rate of the infinity-norm estimate"),
+    detail::eps_option(1e-8, "added to |g| inside the max, so the divisor is never zero"),
+    detail::weight_decay_option(0.0, "L2 penalty: weight_decay * w is added to the gradient"),
+    detail::maximize_option(),
+}};
+
+constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_inf", 0.0}}};
+
+}  // namespace
+
+std::span<const OptionInfo> AdamaxOptions::fields() { return kFields; }
+
+AdamaxOptions::AdamaxOptions(double lr) : Options("Adamax", kFields) { this->lr(lr); }
+
+Adamax::Adamax(std::vector<Parameter> params, const AdamaxOptions& defaults)
+    : OptimizerWith(kSlots, {}, std::move(params), defaults) {}
+
+std::uint32_t Adamax::slots_needed(const Options&) const { return 1u << kExpAvg | 1u << kExpInf; }
+
+void Adamax::update(const Options& options, Record& record) {
+  const auto& o = static_cast<const AdamaxOptions&>(options);
+  visit_dtype(record.param.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const auto s = reference::AdamaxStep::make(o, record.step);
+    reference::adamax<T>(s, record.param.value<T>().data(), record.param.grad<T>().data(), slot<T>(record, kExpAvg),
+                         slot<T>(record, kExpInf), record.param.size());
+  });
+}
+
+namespace reference {
+
+AdamaxStep AdamaxStep::make(const AdamaxOptions& o, std::int64_t step) {
+  return {o.beta1(), o.beta2(), o.eps(), o.weight_decay(), o.lr() / detail::bias_correction(o.beta1(), step),
+          o.maximize()};
+}
+
+template <class T>
+void adamax(const AdamaxStep& s, T* param, const T* grad, T* exp_avg, T* exp_inf, std::size_t n) {
+  const T beta1 = static_cast<T>(s.beta1), one_minus_beta1 = static_cast<T>(1.0 - s.beta1);
+  const T beta2 = static_cast<T>(s.beta2);
+  const T eps = static_cast<T>(s.eps);
+  const T weight_decay = static_cast<T>(s.weight_decay);
+  const T neg_clr = static_cast<T>(-s.clr);
+  for (std::size_t i = 0; i < n; ++i) {
+    const T g = detail::effective_grad(grad[i], param[i], s.maximize, weight_decay);
+    exp_avg[i] = detail::ema(exp_avg[i], g, beta1, one_minus_beta1);
+    exp_inf[i] = std::max(exp_inf[i] * beta2, std::abs(g) + eps);
+    param[i] = param[i] + neg_clr * exp_avg[i] / exp_inf[i];
+  }
+}
+
+template void adamax<float>(const AdamaxStep&, float*, const float*, float*, float*, std::size_t);
+template void adamax<double>(const AdamaxStep&, double*, const double*, double*, double*, std::size_t);
+
+}  // namespace reference
+}  // namespace descent

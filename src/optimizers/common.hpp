@@ -1,0 +1,103 @@
+// Math shared by several optimizers, written once: the effective gradient (maximize, L2 weight decay),
+// exponential moving averages, bias correction, decoupled weight decay, norms and the LARS/LAMB trust ratio.
+//
+// Conventions of every reference update in src/optimizers/:
+// - element arithmetic runs in the parameter's type T, with per-step scalars computed once in double
+//   and rounded to T, in the order PyTorch's tensor operations apply them;
+// - rounding follows PyTorch's CPU kernels, measured (tests/reference/README.md): a.add_(b, alpha) and
+//   a.addcmul_(b, c, value) round once (fused multiply-add), a.addcdiv_(b, c, value) computes
+//   a + (value * b) / c with three roundings, and division by a scalar is a true division. The library
+//   is built with -ffp-contract=off, so the compiler fuses nothing else and results do not depend on -march;
+// - reductions (norms) accumulate in double, in index order, so they are deterministic.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "descent/options.hpp"
+
+namespace descent::detail {
+
+// Builds an OptionInfo row; `max_inclusive` matters only where max is finite or +inf is allowed.
+constexpr OptionInfo real_option(std::string_view name, double default_value, double min, double max,
+                                 bool min_inclusive, bool max_inclusive, std::string_view meaning) {
+  return {name, OptionType::Real, default_value, min, max, min_inclusive, max_inclusive, meaning};
+}
+constexpr OptionInfo bool_option(std::string_view name, bool default_value, std::string_view meaning) {
+  return {name, OptionType::Bool, default_value ? 1.0 : 0.0, 0.0, 1.0, true, true, meaning};
+}
+inline constexpr double kInf = HUGE_VAL;
+
+// The shared option rows, so a range like "beta in [0, 1)" is written once.
+constexpr OptionInfo lr_option(double default_value) {
+  return real_option("lr", default_value, 0.0, kInf, true, false, "learning rate (step size)");
+}
+constexpr OptionInfo weight_decay_option(double default_value, std::string_view meaning) {
+  return real_option("weight_decay", default_value, 0.0, kInf, true, false, meaning);
+}
+constexpr OptionInfo eps_option(double default_value, std::string_view meaning) {
+  return real_option("eps", default_value, 0.0, kInf, true, false, meaning);
+}
+constexpr OptionInfo beta1_option() {
+  return real_option("beta1", 0.9, 0.0, 1.0, true, false, "decay rate of the first-moment (gradient) average");
+}
+constexpr OptionInfo beta2_option() {
+  return real_option("beta2", 0.999, 0.0, 1.0, true, false, "decay rate of the second-moment (squared gradient) average");
+}
+constexpr OptionInfo momentum_option(double default_value) {
+  return real_option("momentum", default_value, 0.0, 1.0, true, false, "momentum factor (0 turns momentum off)");
+}
+constexpr OptionInfo maximize_option() {
+  return bool_option("maximize", false, "ascend the objective instead of descending (negates the gradient)");
+}
+constexpr OptionInfo exclude_option() {
+  return bool_option("exclude", false,
+                     "take plain steps for this group: no trust ratio, no weight decay (biases, 1-D norm weights)");
+}
+
+// a + alpha * b with one rounding: PyTorch's a.add_(b, alpha=alpha) on CPU.
+template <class T>
+inline T add_scaled(T a, T alpha, T b) {
+  return std::fma(alpha, b, a);
+}
+
+// The gradient an update uses: negated when maximizing, then L2 weight decay added (PyTorch's
+// grad.add(param, alpha=weight_decay), applied only when weight_decay != 0).
+template <class T>
+inline T effective_grad(T grad, T param, bool maximize, T l2) {
+  const T g = maximize ? -grad : grad;
+  return l2 != T(0) ? add_scaled(g, l2, param) : g;
+}
+
+// avg <- beta * avg + (1 - beta) * x, as PyTorch's avg.mul_(beta).add_(x, alpha=1-beta).
+template <class T>
+inline T ema(T avg, T x, T beta, T one_minus_beta) {
+  return add_scaled(avg * beta, one_minus_beta, x);
+}
+// avg <- beta * avg + (1 - beta) * x * x, as PyTorch's avg.mul_(beta).addcmul_(x, x, value=1-beta).
+template <class T>
+inline T ema_sq(T avg, T x, T beta, T one_minus_beta) {
+  return std::fma(one_minus_beta * x, x, avg * beta);
+}
+
+// 1 - beta^t: divides an average started at zero to remove its bias towards zero (Adam, section 3).
+inline double bias_correction(double beta, std::int64_t step) { return 1.0 - std::pow(beta, static_cast<double>(step)); }
+
+// Decoupled weight decay (Loshchilov & Hutter): param <- param * (1 - lr * weight_decay), before the step.
+inline double decoupled_decay_factor(double lr, double weight_decay) { return 1.0 - lr * weight_decay; }
+
+template <class T>
+inline double sum_of_squares(const T* x, std::size_t n) {
+  double sum = 0.0;
+  for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  return sum;
+}
+
+// Layer-wise trust ratio of LARS and LAMB: numerator / denominator, or 1 when either the weight norm
+// or the update norm is zero (a zero-initialised layer, or a zero update), where the ratio means nothing.
+inline double trust_ratio(double weight_norm, double update_norm, double numerator, double denominator) {
+  return weight_norm > 0.0 && update_norm > 0.0 ? numerator / denominator : 1.0;
+}
+
+}  // namespace descent::detail

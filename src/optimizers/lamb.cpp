@@ -1,0 +1,140 @@
+// LAMB (You et al. 2020, Algorithm 2, the ICLR 2020 version, with bias correction), per parameter tensor:
+//
+//   g = grad                                          (-grad when maximizing)
+//   m = beta1 * m + (1 - beta1) * g,    v = beta2 * v + (1 - beta2) * g^2
+//   r = (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)      (bias_correction off: m / (sqrt(v) + eps))
+//   u = r + weight_decay * w                          (decoupled decay, inside the trust ratio)
+//   ratio = phi(||w||) / ||u||,  phi(z) = min(max(z, weight_norm_min), weight_norm_max)   (1 if either is 0)
+//   w = w - lr * ratio * u
+//
+// Excluded groups use u = r and ratio 1: Adam. The first arXiv versions of the paper omit the bias
+// correction; the final version includes it and notes it is optional, so it is an option, on by default.
+// ||u|| needs every element before any is updated: pass 1 updates the moments and sums u^2; pass 2
+// recomputes u from the stored moments (bit-identical) and applies it, so no buffer of u is needed.
+#include "descent/optimizers/lamb.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "optimizers/common.hpp"
+#include "optimizers/reference.hpp"
+
+namespace descent {
+namespace {
+
+constexpr std::array<OptionInfo, LAMBOptions::kCount> kFields{{
+    detail::lr_option(1e-3),
+    detail::beta1_option(),
+    detail::beta2_option(),
+    detail::eps_option(1e-6, "added to the root of the second moment"),
+    detail::weight_decay_option(1e-2, "decoupled decay, added to the Adam direction inside the trust ratio"),
+    detail::bool_option("bias_correction", true, "divide the moments by (1 - beta^t), as in the paper's final version"),
+    detail::real_option("weight_norm_min", 0.0, 0.0, detail::kInf, true, false, "lower clamp of ||w|| in the trust ratio"),
+    detail::real_option("weight_norm_max", detail::kInf, 0.0, detail::kInf, false, true,
+                        "upper clamp of ||w|| in the trust ratio (inf: no clamp)"),
+    detail::exclude_option(),
+    detail::maximize_option(),
+}};
+
+constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0}}};
+
+// u for one element, from the already-updated moments: the same expression in both passes.
+template <class T>
+inline T direction(T exp_avg, T exp_avg_sq, T param, T bias_correction1, T bias_correction2, T eps, T weight_decay) {
+  const T r = (exp_avg / bias_correction1) / (std::sqrt(exp_avg_sq / bias_correction2) + eps);
+  return weight_decay != T(0) ? r + weight_decay * param : r;
+}
+
+}  // namespace
+
+std::span<const OptionInfo> LAMBOptions::fields() { return kFields; }
+
+LAMBOptions::LAMBOptions(double lr) : Options("LAMB", kFields) { this->lr(lr); }
+
+void LAMBOptions::validate() const {
+  if (weight_norm_min() > weight_norm_max()) {
+    fail("weight_norm_min = " + format_number(weight_norm_min()) + " is larger than weight_norm_max = " +
+         format_number(weight_norm_max()));
+  }
+}
+
+LAMB::LAMB(std::vector<Parameter> params, const LAMBOptions& defaults)
+    : OptimizerWith(kSlots, {}, std::move(params), defaults) {}
+
+std::uint32_t LAMB::slots_needed(const Options&) const { return 1u << kExpAvg | 1u << kExpAvgSq; }
+
+void LAMB::update(const Options& options, Record& record) {
+  const auto& o = static_cast<const LAMBOptions&>(options);
+  visit_dtype(record.param.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* param = record.param.value<T>().data();
+    T* exp_avg = slot<T>(record, kExpAvg);
+    T* exp_avg_sq = slot<T>(record, kExpAvgSq);
+    const std::size_t n = record.param.size();
+    const auto s = reference::LAMBStep::make(o, record.step);
+    const double direction_sq = reference::lamb_moments<T>(s, param, record.param.grad<T>().data(), exp_avg, exp_avg_sq, n);
+    const double weight_sq = o.exclude() ? 0.0 : detail::sum_of_squares(param, n);
+    reference::lamb_apply<T>(s, reference::LAMBStep::scaled_lr(o, weight_sq, direction_sq), param, exp_avg, exp_avg_sq, n);
+  });
+}
+
+namespace reference {
+
+LAMBStep LAMBStep::make(const LAMBOptions& o, std::int64_t step) {
+  const bool corrected = o.bias_correction();
+  return {o.beta1(),
+          o.beta2(),
+          o.eps(),
+          o.exclude() ? 0.0 : o.weight_decay(),
+          corrected ? detail::bias_correction(o.beta1(), step) : 1.0,
+          corrected ? detail::bias_correction(o.beta2(), step) : 1.0,
+          o.maximize()};
+}
+
+double LAMBStep::scaled_lr(const LAMBOptions& o, double weight_sq, double direction_sq) {
+  if (o.exclude()) return o.lr();
+  const double weight_norm = std::min(std::max(std::sqrt(weight_sq), o.weight_norm_min()), o.weight_norm_max());
+  const double direction_norm = std::sqrt(direction_sq);
+  return o.lr() * detail::trust_ratio(weight_norm, direction_norm, weight_norm, direction_norm);
+}
+
+template <class T>
+double lamb_moments(const LAMBStep& s, const T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::size_t n) {
+  const T beta1 = static_cast<T>(s.beta1), one_minus_beta1 = static_cast<T>(1.0 - s.beta1);
+  const T beta2 = static_cast<T>(s.beta2), one_minus_beta2 = static_cast<T>(1.0 - s.beta2);
+  const T bias_correction1 = static_cast<T>(s.bias_correction1);
+  const T bias_correction2 = static_cast<T>(s.bias_correction2);
+  const T eps = static_cast<T>(s.eps);
+  const T weight_decay = static_cast<T>(s.weight_decay);
+  double direction_sq = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const T g = s.maximize ? -grad[i] : grad[i];
+    exp_avg[i] = detail::ema(exp_avg[i], g, beta1, one_minus_beta1);
+    exp_avg_sq[i] = detail::ema_sq(exp_avg_sq[i], g, beta2, one_minus_beta2);
+    const double u = direction(exp_avg[i], exp_avg_sq[i], param[i], bias_correction1, bias_correction2, eps, weight_decay);
+    direction_sq += u * u;
+  }
+  return direction_sq;
+}
+
+template <class T>
+void lamb_apply(const LAMBStep& s, double scaled_lr, T* param, const T* exp_avg, const T* exp_avg_sq, std::size_t n) {
+  const T bias_correction1 = static_cast<T>(s.bias_correction1);
+  const T bias_correction2 = static_cast<T>(s.bias_correction2);
+  const T eps = static_cast<T>(s.eps);
+  const T weight_decay = static_cast<T>(s.weight_decay);
+  const T step = static_cast<T>(scaled_lr);
+  for (std::size_t i = 0; i < n; ++i) {
+    param[i] = param[i] - step * direction(exp_avg[i], exp_avg_sq[i], param[i], bias_correction1, bias_correction2,
+                                           eps, weight_decay);
+  }
+}
+
+template double lamb_moments<float>(const LAMBStep&, const float*, const float*, float*, float*, std::size_t);
+template double lamb_moments<double>(const LAMBStep&, const double*, const double*, double*, double*, std::size_t);
+template void lamb_apply<float>(const LAMBStep&, double, float*, const float*, const float*, std::size_t);
+template void lamb_apply<double>(const LAMBStep&, double, double*, const double*, const double*, std::size_t);
+
+}  // namespace reference
+}  // namespace descent

@@ -1,0 +1,96 @@
+// LARS (You, Gitman, Ginsburg 2017, Algorithm 1), per parameter tensor w with gradient g:
+//
+//   ratio = trust_coefficient * ||w|| / (||g|| + weight_decay * ||w|| + eps)    (1 if ||w|| or ||g|| is 0)
+//   d     = g + weight_decay * w                                                (-g when maximizing)
+//   buf   = momentum * buf + lr * ratio * d                                     (buf starts at 0)
+//   w     = w - buf           or, with Nesterov,   w = w - (momentum * buf + lr * ratio * d)
+//   (momentum 0: w = w - lr * ratio * d)
+//
+// Excluded groups use ratio 1 and no weight decay: momentum SGD. Other libraries (optax, LARC) use
+// ||g + weight_decay * w|| in the denominator; the paper's ||g|| + weight_decay * ||w|| is used here.
+#include "descent/optimizers/lars.hpp"
+
+#include <array>
+#include <cmath>
+
+#include "optimizers/common.hpp"
+#include "optimizers/reference.hpp"
+
+namespace descent {
+namespace {
+
+constexpr std::array<OptionInfo, LARSOptions::kCount> kFields{{
+    detail::lr_option(1.0),
+    detail::momentum_option(0.9),
+    detail::bool_option("nesterov", false, "Nesterov momentum (needs momentum > 0)"),
+    detail::weight_decay_option(0.0, "L2 penalty, inside the trust ratio's denominator and the step"),
+    detail::real_option("trust_coefficient", 1e-3, 0.0, detail::kInf, false, false,
+                        "eta: how far one step may move a layer, relative to its weight norm"),
+    detail::eps_option(0.0, "added to the trust ratio's denominator"),
+    detail::exclude_option(),
+    detail::maximize_option(),
+}};
+
+constexpr std::array<SlotSpec, 1> kSlots{{{"momentum_buffer", 0.0}}};
+
+}  // namespace
+
+std::span<const OptionInfo> LARSOptions::fields() { return kFields; }
+
+LARSOptions::LARSOptions(double lr) : Options("LARS", kFields) { this->lr(lr); }
+
+void LARSOptions::validate() const {
+  if (nesterov() && momentum() <= 0.0) fail("nesterov = true needs momentum > 0 (momentum = " + format_number(momentum()) + ")");
+}
+
+LARS::LARS(std::vector<Parameter> params, const LARSOptions& defaults)
+    : OptimizerWith(kSlots, {}, std::move(params), defaults) {}
+
+std::uint32_t LARS::slots_needed(const Options& options) const {
+  return static_cast<const LARSOptions&>(options).momentum() != 0.0 ? 1u << kMomentumBuffer : 0u;
+}
+
+void LARS::update(const Options& options, Record& record) {
+  const auto& o = static_cast<const LARSOptions&>(options);
+  visit_dtype(record.param.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* param = record.param.value<T>().data();
+    const T* grad = record.param.grad<T>().data();
+    const std::size_t n = record.param.size();
+    const double weight_norm = o.exclude() ? 0.0 : std::sqrt(detail::sum_of_squares(param, n));
+    const double grad_norm = o.exclude() ? 0.0 : std::sqrt(detail::sum_of_squares(grad, n));
+    const auto s = reference::LARSStep::make(o, weight_norm, grad_norm);
+    reference::lars<T>(s, param, grad, o.momentum() != 0.0 ? slot<T>(record, kMomentumBuffer) : nullptr, n);
+  });
+}
+
+namespace reference {
+
+LARSStep LARSStep::make(const LARSOptions& o, double weight_norm, double grad_norm) {
+  if (o.exclude()) return {o.lr(), 0.0, o.momentum(), o.nesterov(), o.maximize()};
+  const double ratio = detail::trust_ratio(weight_norm, grad_norm, o.trust_coefficient() * weight_norm,
+                                           grad_norm + o.weight_decay() * weight_norm + o.eps());
+  return {o.lr() * ratio, o.weight_decay(), o.momentum(), o.nesterov(), o.maximize()};
+}
+
+template <class T>
+void lars(const LARSStep& s, T* param, const T* grad, T* momentum_buffer, std::size_t n) {
+  const T scaled_lr = static_cast<T>(s.scaled_lr);
+  const T weight_decay = static_cast<T>(s.weight_decay);
+  const T momentum = static_cast<T>(s.momentum);
+  for (std::size_t i = 0; i < n; ++i) {
+    const T scaled = scaled_lr * detail::effective_grad(grad[i], param[i], s.maximize, weight_decay);
+    if (momentum_buffer != nullptr) {
+      momentum_buffer[i] = momentum * momentum_buffer[i] + scaled;
+      param[i] = param[i] - (s.nesterov ? momentum * momentum_buffer[i] + scaled : momentum_buffer[i]);
+    } else {
+      param[i] = param[i] - scaled;
+    }
+  }
+}
+
+template void lars<float>(const LARSStep&, float*, const float*, float*, std::size_t);
+template void lars<double>(const LARSStep&, double*, const double*, double*, std::size_t);
+
+}  // namespace reference
+}  // namespace descent

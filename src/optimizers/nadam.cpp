@@ -1,0 +1,106 @@
+// NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam", Algorithm 2) with PyTorch's
+// momentum schedule mu_t = beta1 * (1 - 0.5 * 0.96^(t * momentum_decay)):
+//
+//   g   = grad (+ weight_decay * w)                    (-grad when maximizing)
+//   P_t = mu_1 * ... * mu_t                            (state "mu_product", kept in double)
+//   m   = beta1 * m + (1 - beta1) * g
+//   v   = beta2 * v + (1 - beta2) * g^2
+//   d   = sqrt(v) / sqrt(1 - beta2^t) + eps
+//   w   = w - lr * (1 - mu_t) / (1 - P_t) * g / d - lr * mu_{t+1} / (1 - P_t * mu_{t+1}) * m / d
+//
+// PyTorch 1.13's default single-tensor NAdam uses P_t * mu_t * mu_{t+1} in the last denominator
+// (mu_t counted twice; fixed in PyTorch 2.0 by PR #92699) and keeps P_t in float32. descent follows the
+// paper; the reference trajectories come from 1.13's foreach NAdam, which is correct, with P_t in float64.
+#include "descent/optimizers/nadam.hpp"
+
+#include <array>
+#include <cmath>
+
+#include "optimizers/common.hpp"
+#include "optimizers/reference.hpp"
+
+namespace descent {
+namespace {
+
+constexpr std::array<OptionInfo, NAdamOptions::kCount> kFields{{
+    detail::lr_option(2e-3),
+    detail::beta1_option(),
+    detail::beta2_option(),
+    detail::eps_option(1e-8, "added to the bias-corrected root of the second moment"),
+    detail::weight_decay_option(0.0, "L2 penalty: weight_decay * w is added to the gradient"),
+    detail::real_option("momentum_decay", 4e-3, 0.0, detail::kInf, true, false,
+                        "psi in mu_t = beta1 * (1 - 0.5 * 0.96^(t * psi)): how fast momentum warms up"),
+    detail::maximize_option(),
+}};
+
+constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0}}};
+constexpr std::array<ScalarSlotSpec, 1> kScalarSlots{{{"mu_product", 1.0}}};
+
+double momentum_at(const NAdamOptions& o, std::int64_t step) {
+  return o.beta1() * (1.0 - 0.5 * std::pow(0.96, static_cast<double>(step) * o.momentum_decay()));
+}
+
+}  // namespace
+
+std::span<const OptionInfo> NAdamOptions::fields() { return kFields; }
+
+NAdamOptions::NAdamOptions(double lr) : Options("NAdam", kFields) { this->lr(lr); }
+
+NAdam::NAdam(std::vector<Parameter> params, const NAdamOptions& defaults)
+    : OptimizerWith(kSlots, kScalarSlots, std::move(params), defaults) {}
+
+std::uint32_t NAdam::slots_needed(const Options&) const { return 1u << kExpAvg | 1u << kExpAvgSq; }
+
+void NAdam::update(const Options& options, Record& record) {
+  const auto& o = static_cast<const NAdamOptions&>(options);
+  visit_dtype(record.param.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const auto s = reference::NAdamStep::make(o, record.step, record.scalars[kMuProduct]);
+    reference::nadam<T>(s, record.param.value<T>().data(), record.param.grad<T>().data(), slot<T>(record, kExpAvg),
+                        slot<T>(record, kExpAvgSq), record.param.size());
+  });
+}
+
+namespace reference {
+
+NAdamStep NAdamStep::make(const NAdamOptions& o, std::int64_t step, double& mu_product) {
+  const double mu = momentum_at(o, step);
+  const double mu_next = momentum_at(o, step + 1);
+  mu_product *= mu;
+  const double mu_product_next = mu_product * mu_next;
+  return {
+      o.beta1(),
+      o.beta2(),
+      o.eps(),
+      o.weight_decay(),
+      std::sqrt(detail::bias_correction(o.beta2(), step)),
+      -o.lr() * (1.0 - mu) / (1.0 - mu_product),
+      -o.lr() * mu_next / (1.0 - mu_product_next),
+      o.maximize(),
+  };
+}
+
+template <class T>
+void nadam(const NAdamStep& s, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::size_t n) {
+  const T beta1 = static_cast<T>(s.beta1), one_minus_beta1 = static_cast<T>(1.0 - s.beta1);
+  const T beta2 = static_cast<T>(s.beta2), one_minus_beta2 = static_cast<T>(1.0 - s.beta2);
+  const T eps = static_cast<T>(s.eps);
+  const T weight_decay = static_cast<T>(s.weight_decay);
+  const T bias_correction2_sqrt = static_cast<T>(s.bias_correction2_sqrt);
+  const T grad_coefficient = static_cast<T>(s.grad_coefficient);
+  const T exp_avg_coefficient = static_cast<T>(s.exp_avg_coefficient);
+  for (std::size_t i = 0; i < n; ++i) {
+    const T g = detail::effective_grad(grad[i], param[i], s.maximize, weight_decay);
+    exp_avg[i] = detail::ema(exp_avg[i], g, beta1, one_minus_beta1);
+    exp_avg_sq[i] = detail::ema_sq(exp_avg_sq[i], g, beta2, one_minus_beta2);
+    const T denom = std::sqrt(exp_avg_sq[i]) / bias_correction2_sqrt + eps;
+    param[i] = param[i] + grad_coefficient * g / denom;
+    param[i] = param[i] + exp_avg_coefficient * exp_avg[i] / denom;
+  }
+}
+
+template void nadam<float>(const NAdamStep&, float*, const float*, float*, float*, std::size_t);
+template void nadam<double>(const NAdamStep&, double*, const double*, double*, double*, std::size_t);
+
+}  // namespace reference
+}  // namespace descent

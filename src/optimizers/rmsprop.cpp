@@ -1,0 +1,96 @@
+// RMSprop (Hinton, Neural Networks for Machine Learning, lecture 6e), centered variant (Graves 2013, eq. 38-45):
+//
+//   g          = grad (+ weight_decay * w)             (-grad when maximizing)
+//   square_avg = alpha * square_avg + (1 - alpha) * g^2
+//   grad_avg   = alpha * grad_avg + (1 - alpha) * g    (centered only)
+//   avg        = sqrt(square_avg - grad_avg^2) + eps   (centered)   or   sqrt(square_avg) + eps
+//   buf        = momentum * buf + g / avg;  w = w - lr * buf          (momentum > 0)
+//   w          = w - lr * g / avg                                     (otherwise)
+#include "descent/optimizers/rmsprop.hpp"
+
+#include <array>
+#include <cmath>
+
+#include "optimizers/common.hpp"
+#include "optimizers/reference.hpp"
+
+namespace descent {
+namespace {
+
+constexpr std::array<OptionInfo, RMSpropOptions::kCount> kFields{{
+    detail::lr_option(1e-2),
+    detail::real_option("alpha", 0.99, 0.0, 1.0, true, true, "decay rate of the squared-gradient average"),
+    detail::eps_option(1e-8, "added to the root of the average, for numerical stability"),
+    detail::weight_decay_option(0.0, "L2 penalty: weight_decay * w is added to the gradient"),
+    detail::momentum_option(0.0),
+    detail::bool_option("centered", false, "divide by the estimated standard deviation (subtract the squared mean gradient)"),
+    detail::maximize_option(),
+}};
+
+constexpr std::array<SlotSpec, 3> kSlots{{{"square_avg", 0.0}, {"momentum_buffer", 0.0}, {"grad_avg", 0.0}}};
+
+}  // namespace
+
+std::span<const OptionInfo> RMSpropOptions::fields() { return kFields; }
+
+RMSpropOptions::RMSpropOptions(double lr) : Options("RMSprop", kFields) { this->lr(lr); }
+
+RMSprop::RMSprop(std::vector<Parameter> params, const RMSpropOptions& defaults)
+    : OptimizerWith(kSlots, {}, std::move(params), defaults) {}
+
+std::uint32_t RMSprop::slots_needed(const Options& options) const {
+  const auto& o = static_cast<const RMSpropOptions&>(options);
+  return 1u << kSquareAvg | (o.momentum() > 0.0 ? 1u << kMomentumBuffer : 0u) | (o.centered() ? 1u << kGradAvg : 0u);
+}
+
+void RMSprop::update(const Options& options, Record& record) {
+  const auto& o = static_cast<const RMSpropOptions&>(options);
+  visit_dtype(record.param.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const auto s = reference::RMSpropStep::make(o);
+    reference::rmsprop<T>(s, record.param.value<T>().data(), record.param.grad<T>().data(),
+                          slot<T>(record, kSquareAvg), o.momentum() > 0.0 ? slot<T>(record, kMomentumBuffer) : nullptr,
+                          o.centered() ? slot<T>(record, kGradAvg) : nullptr, record.param.size());
+  });
+}
+
+namespace reference {
+
+RMSpropStep RMSpropStep::make(const RMSpropOptions& o) {
+  return {o.lr(), o.alpha(), o.eps(), o.weight_decay(), o.momentum(), o.centered(), o.maximize()};
+}
+
+template <class T>
+void rmsprop(const RMSpropStep& s, T* param, const T* grad, T* square_avg, T* momentum_buffer, T* grad_avg,
+             std::size_t n) {
+  const T neg_lr = static_cast<T>(-s.lr);
+  const T alpha = static_cast<T>(s.alpha);
+  const T one_minus_alpha = static_cast<T>(1.0 - s.alpha);
+  const T eps = static_cast<T>(s.eps);
+  const T weight_decay = static_cast<T>(s.weight_decay);
+  const T momentum = static_cast<T>(s.momentum);
+  for (std::size_t i = 0; i < n; ++i) {
+    const T g = detail::effective_grad(grad[i], param[i], s.maximize, weight_decay);
+    square_avg[i] = detail::ema_sq(square_avg[i], g, alpha, one_minus_alpha);
+    T avg;
+    if (grad_avg != nullptr) {
+      grad_avg[i] = detail::ema(grad_avg[i], g, alpha, one_minus_alpha);
+      avg = std::sqrt(std::fma(-grad_avg[i], grad_avg[i], square_avg[i]));
+    } else {
+      avg = std::sqrt(square_avg[i]);
+    }
+    avg = avg + eps;
+    if (momentum_buffer != nullptr) {
+      momentum_buffer[i] = momentum_buffer[i] * momentum + g / avg;
+      param[i] = detail::add_scaled(param[i], neg_lr, momentum_buffer[i]);
+    } else {
+      param[i] = param[i] + neg_lr * g / avg;
+    }
+  }
+}
+
+template void rmsprop<float>(const RMSpropStep&, float*, const float*, float*, float*, float*, std::size_t);
+template void rmsprop<double>(const RMSpropStep&, double*, const double*, double*, double*, double*, std::size_t);
+
+}  // namespace reference
+}  // namespace descent

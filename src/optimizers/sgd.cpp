@@ -1,0 +1,87 @@
+// SGD: the notes' gradient descent, with momentum (Polyak; Sutskever et al. 2013) and Nesterov momentum.
+//
+//   d   = g (+ weight_decay * w)                       (-g when maximizing)
+//   buf = d                          on the first step
+//   buf = momentum * buf + (1 - dampening) * d         afterwards
+//   d   = d + momentum * buf  (Nesterov)  or  buf
+//   w   = w - lr * d
+#include "descent/optimizers/sgd.hpp"
+
+#include <array>
+
+#include "optimizers/common.hpp"
+#include "optimizers/reference.hpp"
+
+namespace descent {
+namespace {
+
+constexpr std::array<OptionInfo, SGDOptions::kCount> kFields{{
+    detail::lr_option(0.01),
+    detail::momentum_option(0.0),
+    detail::real_option("dampening", 0.0, 0.0, 1.0, true, true, "fraction of the gradient held back from the momentum buffer"),
+    detail::bool_option("nesterov", false, "Nesterov momentum: step along d + momentum * buf (needs momentum > 0, dampening 0)"),
+    detail::weight_decay_option(0.0, "L2 penalty: weight_decay * w is added to the gradient"),
+    detail::maximize_option(),
+}};
+
+constexpr std::array<SlotSpec, 1> kSlots{{{"momentum_buffer", 0.0}}};
+
+}  // namespace
+
+std::span<const OptionInfo> SGDOptions::fields() { return kFields; }
+
+SGDOptions::SGDOptions(double lr) : Options("SGD", kFields) { this->lr(lr); }
+
+void SGDOptions::validate() const {
+  if (nesterov() && (momentum() <= 0.0 || dampening() != 0.0)) {
+    fail("nesterov = true needs momentum > 0 and dampening = 0 (momentum = " + format_number(momentum()) +
+         ", dampening = " + format_number(dampening()) + ")");
+  }
+}
+
+SGD::SGD(std::vector<Parameter> params, const SGDOptions& defaults)
+    : OptimizerWith(kSlots, {}, std::move(params), defaults) {}
+
+std::uint32_t SGD::slots_needed(const Options& options) const {
+  return static_cast<const SGDOptions&>(options).momentum() != 0.0 ? 1u << kMomentumBuffer : 0u;
+}
+
+void SGD::update(const Options& options, Record& record) {
+  const auto& o = static_cast<const SGDOptions&>(options);
+  visit_dtype(record.param.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    bool first = false;
+    T* buf = o.momentum() != 0.0 ? slot<T>(record, kMomentumBuffer, &first) : nullptr;
+    const auto s = reference::SGDStep::make(o, first);
+    reference::sgd<T>(s, record.param.value<T>().data(), record.param.grad<T>().data(), buf, record.param.size());
+  });
+}
+
+namespace reference {
+
+SGDStep SGDStep::make(const SGDOptions& o, bool first) {
+  return {o.lr(), o.momentum(), o.dampening(), o.weight_decay(), o.nesterov(), o.maximize(), first};
+}
+
+template <class T>
+void sgd(const SGDStep& s, T* param, const T* grad, T* momentum_buffer, std::size_t n) {
+  const T neg_lr = static_cast<T>(-s.lr);
+  const T weight_decay = static_cast<T>(s.weight_decay);
+  const T momentum = static_cast<T>(s.momentum);
+  const T one_minus_dampening = static_cast<T>(1.0 - s.dampening);
+  for (std::size_t i = 0; i < n; ++i) {
+    T d = detail::effective_grad(grad[i], param[i], s.maximize, weight_decay);
+    if (momentum_buffer != nullptr) {
+      T& buf = momentum_buffer[i];
+      buf = s.first ? d : detail::add_scaled(buf * momentum, one_minus_dampening, d);
+      d = s.nesterov ? detail::add_scaled(d, momentum, buf) : buf;
+    }
+    param[i] = detail::add_scaled(param[i], neg_lr, d);
+  }
+}
+
+template void sgd<float>(const SGDStep&, float*, const float*, float*, std::size_t);
+template void sgd<double>(const SGDStep&, double*, const double*, double*, std::size_t);
+
+}  // namespace reference
+}  // namespace descent

@@ -1,0 +1,62 @@
+#include "descent/parameter.hpp"
+
+#include <numeric>
+
+#include "descent/error.hpp"
+
+namespace descent {
+
+Parameter::Parameter(std::string name, std::span<float> value, std::span<float> grad, std::vector<std::int64_t> shape)
+    : Parameter(std::move(name), DType::Float32, value.data(), value.size(), grad.data(), grad.size(),
+                std::move(shape)) {}
+
+Parameter::Parameter(std::string name, std::span<double> value, std::span<double> grad,
+                     std::vector<std::int64_t> shape)
+    : Parameter(std::move(name), DType::Float64, value.data(), value.size(), grad.data(), grad.size(),
+                std::move(shape)) {}
+
+Parameter::Parameter(std::string name, DType dtype, void* value, std::size_t size, void* grad,
+                     std::size_t grad_size, std::vector<std::int64_t> shape)
+    : name_(std::move(name)), dtype_(dtype), value_(value), grad_(nullptr), size_(size), shape_(std::move(shape)) {
+  if (name_.empty()) throw InvalidArgument("parameter name must not be empty");
+  if (size_ == 0) throw InvalidArgument("parameter '" + name_ + "' has no elements");
+  if (shape_.empty()) shape_ = {static_cast<std::int64_t>(size_)};
+  std::int64_t product = 1;
+  for (const std::int64_t extent : shape_) {
+    if (extent <= 0) throw InvalidArgument("parameter '" + name_ + "': shape extent " + std::to_string(extent) + " is not positive");
+    product *= extent;
+  }
+  if (static_cast<std::size_t>(product) != size_) {
+    throw InvalidArgument("parameter '" + name_ + "': shape holds " + std::to_string(product) +
+                          " elements but the value span has " + std::to_string(size_));
+  }
+  attach_grad(dtype, grad, grad_size);
+}
+
+void Parameter::set_grad(std::span<float> grad) { attach_grad(DType::Float32, grad.data(), grad.size()); }
+void Parameter::set_grad(std::span<double> grad) { attach_grad(DType::Float64, grad.data(), grad.size()); }
+
+void Parameter::attach_grad(DType dtype, void* grad, std::size_t grad_size) {
+  if (grad_size == 0) {
+    grad_ = nullptr;
+    return;
+  }
+  if (dtype != dtype_) {
+    throw InvalidArgument("parameter '" + name_ + "' is " + std::string(name_of(dtype_)) + " but its gradient is " +
+                          std::string(name_of(dtype)));
+  }
+  if (grad_size != size_) {
+    throw InvalidArgument("parameter '" + name_ + "': gradient has " + std::to_string(grad_size) +
+                          " elements but the value has " + std::to_string(size_));
+  }
+  grad_ = grad;
+}
+
+void Parameter::check_type(DType requested) const {
+  if (requested != dtype_) {
+    throw InvalidArgument("parameter '" + name_ + "' is " + std::string(name_of(dtype_)) + ", not " +
+                          std::string(name_of(requested)));
+  }
+}
+
+}  // namespace descent

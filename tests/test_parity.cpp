@@ -1,0 +1,179 @@
+// Replays the reference trajectories of tests/reference/data (written by tests/reference/generate.py from
+// PyTorch 1.13, or from NumPy implementations of the papers where PyTorch lacks the optimizer): same
+// initial values and gradients, then parameters, state and step counts compared after every step.
+//
+// Tolerances: float64 within a relative 1e-10 (the bound). float32 within rtol 1e-5 and atol 1e-7
+// relative to the trajectory's scale; the float32 reference itself carries float32 rounding, and
+// descent applies the same operations in the same order, so the differences are a few ulps that add up
+// over 100 steps.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+
+#include "descent/descent.hpp"
+#include "support/safetensors_reader.hpp"
+
+namespace descent {
+namespace {
+
+using testing::SafetensorsFile;
+
+struct Tolerance {
+  double rtol, atol;
+};
+constexpr Tolerance kFloat64{1e-10, 1e-14};
+constexpr Tolerance kFloat32{1e-5, 1e-7};
+
+// Worst error seen, relative to the tolerance allowed, and the plain relative error.
+struct Worst {
+  double relative = 0.0;  // max |a - b| / |b| over |b| >= 1e-3 (where relative error means something)
+  double absolute = 0.0;  // max |a - b|
+  double ratio = 0.0;     // max |a - b| / (atol + rtol |b|): <= 1 passes
+};
+
+std::map<std::string, Worst>& worst_by_key() {
+  static std::map<std::string, Worst> worst;
+  return worst;
+}
+
+std::map<std::string, double> options_of(const nlohmann::json& group) {
+  std::map<std::string, double> out;
+  for (const auto& [name, v] : group.items()) {
+    if (v.is_boolean()) {
+      out[name] = v.get<bool>() ? 1.0 : 0.0;
+    } else if (v.is_string() && v.get<std::string>() == "inf") {
+      out[name] = HUGE_VAL;
+    } else {
+      out[name] = v.get<double>();
+    }
+  }
+  return out;
+}
+
+template <class T>
+void replay(const std::string& optimizer, const SafetensorsFile& file, const nlohmann::json& c) {
+  const std::string id = c.at("id").get<std::string>();
+  SCOPED_TRACE(optimizer + "/" + id + " (" + c.at("reference").get<std::string>() + ")");
+  const Tolerance tol = std::is_same_v<T, double> ? kFloat64 : kFloat32;
+  Worst& worst = worst_by_key()[optimizer + " " + std::string(name_of(dtype_of<T>())) + (std::getenv("DESCENT_PARITY_BY_CASE") ? " " + id : "")];
+
+  const auto init = file.tensors.at(id + "/init").values();
+  const auto grads = file.tensors.at(id + "/grad").values();
+  const auto params_ref = file.tensors.at(id + "/param").values();
+  const std::size_t n = init.size();
+  const std::size_t steps = c.at("steps").get<std::size_t>();
+  ASSERT_EQ(grads.size(), steps * n);
+
+  std::vector<T> value(init.begin(), init.end());
+  std::vector<T> grad(n);
+
+  // Parameters, split into their groups.
+  struct ParamInfo {
+    std::string name;
+    std::size_t offset, size;
+  };
+  std::vector<ParamInfo> infos;
+  const auto& groups = c.at("groups");
+  std::vector<std::vector<Parameter>> by_group(groups.size());
+  std::size_t offset = 0;
+  for (const auto& p : c.at("params")) {
+    auto shape = p.at("shape").get<std::vector<std::int64_t>>();
+    std::size_t size = 1;
+    for (auto e : shape) size *= static_cast<std::size_t>(e);
+    const std::string name = p.at("name").get<std::string>();
+    by_group[p.at("group").get<std::size_t>()].emplace_back(name, std::span<T>(value.data() + offset, size),
+                                                           std::span<T>(grad.data() + offset, size), shape);
+    infos.push_back({name, offset, size});
+    offset += size;
+  }
+  ASSERT_EQ(offset, n);
+  auto opt = make_optimizer(optimizer, by_group[0], options_of(groups[0]));
+  for (std::size_t g = 1; g < groups.size(); ++g) {
+    opt->add_param_group(by_group[g], make_options(optimizer, options_of(groups[g])));
+  }
+
+  // State tensors present in the reference.
+  std::map<std::string, std::vector<double>> states, scalars;
+  for (const auto& [name, tensor] : file.tensors) {
+    const std::string prefix = id + "/state.", scalar_prefix = id + "/scalar.";
+    if (name.rfind(prefix, 0) == 0) states[name.substr(prefix.size())] = tensor.values();
+    if (name.rfind(scalar_prefix, 0) == 0) scalars[name.substr(scalar_prefix.size())] = tensor.values();
+  }
+
+  const auto compare = [&](double actual, double expected, const std::string& what, std::size_t step) {
+    const double diff = std::abs(actual - expected);
+    const double allowed = tol.atol + tol.rtol * std::abs(expected);
+    worst.absolute = std::max(worst.absolute, diff);
+    if (std::abs(expected) >= 1e-3) worst.relative = std::max(worst.relative, diff / std::abs(expected));
+    worst.ratio = std::max(worst.ratio, diff / allowed);
+    if (!(diff <= allowed)) {
+      ADD_FAILURE() << what << " after step " << step + 1 << ": descent " << actual << ", reference " << expected
+                    << " (|diff| " << diff << " > allowed " << allowed << ")";
+      return false;
+    }
+    return true;
+  };
+
+  for (std::size_t k = 0; k < steps; ++k) {
+    std::copy_n(grads.begin() + static_cast<std::ptrdiff_t>(k * n), n, grad.begin());
+    opt->step();
+    bool ok = true;
+    for (std::size_t i = 0; i < n && ok; ++i) ok = compare(value[i], params_ref[k * n + i], "param[" + std::to_string(i) + "]", k);
+    for (const auto& [slot, ref] : states) {
+      for (const ParamInfo& p : infos) {
+        if (std::isnan(ref[k * n + p.offset])) {  // the reference has no such state for this parameter
+          EXPECT_FALSE(opt->has_state(p.name, slot)) << p.name << "." << slot;
+          continue;
+        }
+        const auto actual = opt->state<T>(p.name, slot);
+        for (std::size_t i = 0; i < p.size && ok; ++i) {
+          ok = compare(actual[i], ref[k * n + p.offset + i], p.name + "." + slot + "[" + std::to_string(i) + "]", k);
+        }
+      }
+    }
+    for (const auto& [slot, ref] : scalars) {
+      for (std::size_t j = 0; j < infos.size() && ok; ++j) {
+        ok = compare(opt->scalar_state(infos[j].name, slot), ref[k * infos.size() + j], infos[j].name + "." + slot, k);
+      }
+    }
+    for (const ParamInfo& p : infos) ASSERT_EQ(opt->step_count(p.name), static_cast<std::int64_t>(k + 1));
+    if (!ok) return;  // one failing step is enough to read; later steps only repeat it
+  }
+}
+
+class Parity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Parity, ReplaysReferenceTrajectories) {
+  const std::string optimizer = GetParam();
+  const auto file = testing::read_safetensors(std::string(DESCENT_REFERENCE_DIR) + "/" + optimizer + ".safetensors");
+  ASSERT_EQ(file.metadata.at("optimizer").get<std::string>(), optimizer);
+  const auto cases = nlohmann::json::parse(file.metadata.at("cases").get<std::string>());
+  ASSERT_GE(cases.size(), 4u);
+  for (const auto& c : cases) {
+    ASSERT_GE(c.at("steps").get<int>(), 100);
+    if (c.at("dtype") == "float64") {
+      replay<double>(optimizer, file, c);
+    } else {
+      replay<float>(optimizer, file, c);
+    }
+  }
+  for (const auto& [key, w] : worst_by_key()) {
+    if (key.rfind(optimizer + " ", 0) == 0) {
+      std::printf("parity %-18s worst relative error %.3g, worst absolute %.3g, worst/allowed %.3g\n", key.c_str(),
+                  w.relative, w.absolute, w.ratio);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllOptimizers, Parity,
+                         ::testing::Values("sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "adamax", "nadam",
+                                           "radam", "lars", "lamb"),
+                         [](const ::testing::TestParamInfo<std::string>& test) { return test.param; });
+
+}  // namespace
+}  // namespace descent
