@@ -49,12 +49,12 @@ double saddle(std::span<const double> x, std::span<double> g) {
 
 const std::array<TestFunction, 5>& table() {
   static const std::array<TestFunction, 5> functions{{
-      {"rosenbrock", "Rosenbrock's banana valley, (1-x)^2 + 100 (y-x^2)^2", {-1.2, 1.0}, {1.0, 1.0}, 0.0, rosenbrock},
-      {"beale", "Beale's function: plateaus and steep ridges", {1.0, 1.5}, {3.0, 0.5}, 0.0, beale},
-      {"quadratic", "0.5 (x^2 + 50 y^2): condition number 50", {-4.0, 1.5}, {0.0, 0.0}, 0.0, quadratic},
-      {"sphere", "x^2 + y^2", {-3.0, 2.0}, {0.0, 0.0}, 0.0, sphere},
+      {"rosenbrock", "Rosenbrock's banana valley, (1-x)^2 + 100 (y-x^2)^2", {-1.2, 1.0}, {1.0, 1.0}, 0.0, {-2.0, 2.0, -1.0, 3.0}, rosenbrock},
+      {"beale", "Beale's function: plateaus and steep ridges", {1.0, 1.5}, {3.0, 0.5}, 0.0, {-1.0, 4.5, -1.5, 2.0}, beale},
+      {"quadratic", "0.5 (x^2 + 50 y^2): condition number 50", {-4.0, 1.5}, {0.0, 0.0}, 0.0, {-5.0, 5.0, -2.0, 2.0}, quadratic},
+      {"sphere", "x^2 + y^2", {-3.0, 2.0}, {0.0, 0.0}, 0.0, {-4.0, 4.0, -3.0, 3.0}, sphere},
       {"saddle", "x^2 - y^2: a saddle at the origin, no minimum", {-2.0, 1e-3}, {}, -std::numeric_limits<double>::infinity(),
-       saddle},
+       {-3.0, 3.0, -3.0, 3.0}, saddle},
   }};
   return functions;
 }

@@ -86,4 +86,15 @@ std::string Options::to_string() const {
   return out;
 }
 
+std::string markdown_table(const Options& options) {
+  std::string out = "| name | type | default | valid range | meaning |\n|---|---|---|---|---|\n";
+  for (const OptionInfo& field : options.info()) {
+    const bool is_bool = field.type == OptionType::Bool;
+    out += "| `" + std::string(field.name) + "` | " + (is_bool ? "bool" : "double") + " | " +
+           (is_bool ? (field.default_value != 0.0 ? "true" : "false") : format_number(field.default_value)) + " | " +
+           field.range_text() + " | " + std::string(field.meaning) + " |\n";
+  }
+  return out;
+}
+
 }  // namespace descent

@@ -84,4 +84,8 @@ class Options {
   std::array<double, kMaxOptions> values_{};
 };
 
+// The options as a Markdown table: name | type | default | valid range | meaning. docs/optimizers.md
+// holds these tables verbatim, and a test checks that they match the code.
+std::string markdown_table(const Options& options);
+
 }  // namespace descent

@@ -1,0 +1,114 @@
+// The `descent` command line. Exit status: 0 success, 2 usage error, 1 run-time error.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <sstream>
+
+#include "compare.hpp"
+#include "descent/descent.hpp"
+#include "presets.hpp"
+
+namespace {
+
+using namespace descent;
+
+// Thrown for bad command-line values found after parsing (unknown names, out-of-range options).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::vector<cli::Preset> resolve(const std::vector<std::string>& names) {
+  std::vector<cli::Preset> out;
+  try {
+    if (names.empty()) return cli::presets();
+    for (const std::string& name : names) out.push_back(cli::find_preset(name));
+  } catch (const descent::Error& e) {
+    throw UsageError(e.what());
+  }
+  return out;
+}
+
+void print_list(std::ostream& out) {
+  out << "Optimizer presets (descent compare --optimizers NAME,...):\n";
+  for (const cli::Preset& p : cli::presets()) out << "  " << std::left << std::setw(11) << p.name << p.description << "\n";
+  out << "\nLibrary optimizers (descent options NAME):\n ";
+  for (const auto name : optimizer_names()) out << " " << name;
+  out << "\n\nTest functions (descent compare --function NAME):\n";
+  for (const TestFunction& f : test_functions()) out << "  " << std::left << std::setw(11) << f.name << f.description << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"descent: compare optimizers and see why they behave as they do"};
+  app.set_version_flag("--version", "descent 0.1.0");
+  app.require_subcommand(1);
+
+  cli::CompareConfig config;
+  std::vector<std::string> optimizer_names_given;
+  auto* compare = app.add_subcommand("compare", "Run optimizers on a test function, each at its best learning rate; "
+                                                "write a summary table, loss curves and paths on the contours");
+  compare->add_option("-f,--function", config.function, "test function (see `descent list`)")->capture_default_str();
+  compare->add_option("-o,--optimizers", optimizer_names_given, "comma-separated presets (default: all of them)")
+      ->delimiter(',');
+  compare->add_option("-n,--steps", config.steps, "maximum steps per run")->capture_default_str()->check(CLI::PositiveNumber);
+  compare->add_option("--lr", config.lr, "learning rate for every optimizer (default: tune each over a log grid)")
+      ->check(CLI::PositiveNumber);
+  compare->add_option("--tolerance", config.tolerance, "target gap f - f*")->capture_default_str()->check(CLI::PositiveNumber);
+  compare->add_option("--out", config.out, "report folder")->capture_default_str();
+  bool no_plots = false;
+  compare->add_flag("--no-plots", no_plots, "write data only, no gnuplot pictures");
+
+  app.add_subcommand("list", "List optimizer presets, library optimizers and test functions");
+
+  std::string options_of;
+  bool markdown = false;
+  auto* options = app.add_subcommand("options", "Show an optimizer's options: type, default, valid range, meaning");
+  options->add_option("optimizer", options_of, "library optimizer name")->required();
+  options->add_flag("--markdown", markdown, "print a Markdown table (as in docs/optimizers.md)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help/version (code 0) or the error
+    return code == 0 ? 0 : 2;
+  }
+
+  try {
+    if (app.got_subcommand("list")) {
+      print_list(std::cout);
+    } else if (app.got_subcommand("options")) {
+      std::unique_ptr<Options> o;
+      try {
+        o = make_options(options_of);
+      } catch (const descent::Error& e) {
+        throw UsageError(e.what());
+      }
+      if (markdown) {
+        std::cout << markdown_table(*o);
+      } else {
+        for (const OptionInfo& f : o->info()) {
+          std::cout << std::left << std::setw(27) << f.name << std::setw(10) << format_number(f.default_value)
+                    << std::setw(16) << f.range_text() << f.meaning << "\n";
+        }
+      }
+    } else if (app.got_subcommand("compare")) {
+      config.optimizers = resolve(optimizer_names_given);
+      config.plots = !no_plots;
+      try {
+        (void)test_function(config.function);
+      } catch (const descent::Error& e) {
+        throw UsageError(e.what());
+      }
+      const auto dir = cli::run_compare(config, std::cout);
+      std::cout << "\nreport: " << dir.string() << "/summary.md\n";
+    }
+  } catch (const UsageError& e) {
+    std::cerr << "descent: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "descent: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,24 @@
+// Named optimizer configurations for the CLI: the optimizers of the notes, each with sensible defaults.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace descent::cli {
+
+struct Preset {
+  std::string name;        // what the user types: "momentum", "adam", ...
+  std::string optimizer;   // the library's optimizer name
+  std::map<std::string, double> options;  // overrides of the optimizer's defaults (lr is tuned or given)
+  std::string description;
+};
+
+// Every optimizer of the notes: gd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adam-nobc,
+// adamw, adamax, nadam, radam, lars, lamb.
+const std::vector<Preset>& presets();
+// A preset by name, or a bare optimizer name with its defaults. Throws NotFound.
+Preset find_preset(std::string_view name);
+
+}  // namespace descent::cli
