@@ -60,7 +60,10 @@ void replay(const std::string& optimizer, const SafetensorsFile& file, const nlo
   const std::string id = c.at("id").get<std::string>();
   SCOPED_TRACE(optimizer + "/" + id + " (" + c.at("reference").get<std::string>() + ")");
   const Tolerance tol = std::is_same_v<T, double> ? kFloat64 : kFloat32;
-  Worst& worst = worst_by_key()[optimizer + " " + std::string(name_of(dtype_of<T>())) + (std::getenv("DESCENT_PARITY_BY_CASE") ? " " + id : "")];
+  // Reported per optimizer, dtype and source of the reference (and per case with DESCENT_PARITY_BY_CASE=1).
+  const std::string source = c.at("reference").get<std::string>().rfind("torch", 0) == 0 ? "torch" : "numpy";
+  Worst& worst = worst_by_key()[optimizer + " " + std::string(name_of(dtype_of<T>())) + " vs " + source +
+                                (std::getenv("DESCENT_PARITY_BY_CASE") ? " " + id : "")];
 
   const auto init = file.tensors.at(id + "/init").values();
   const auto grads = file.tensors.at(id + "/grad").values();
@@ -164,7 +167,7 @@ TEST_P(Parity, ReplaysReferenceTrajectories) {
   }
   for (const auto& [key, w] : worst_by_key()) {
     if (key.rfind(optimizer + " ", 0) == 0) {
-      std::printf("parity %-18s worst relative error %.3g, worst absolute %.3g, worst/allowed %.3g\n", key.c_str(),
+      std::printf("parity %-27s worst relative error %.3g, worst absolute %.3g, worst/allowed %.3g\n", key.c_str(),
                   w.relative, w.absolute, w.ratio);
     }
   }

@@ -88,7 +88,9 @@ int main(int argc, char** argv) {
         std::cout << markdown_table(*o);
       } else {
         for (const OptionInfo& f : o->info()) {
-          std::cout << std::left << std::setw(27) << f.name << std::setw(10) << format_number(f.default_value)
+          const std::string default_text = f.type == OptionType::Bool ? (f.default_value != 0.0 ? "true" : "false")
+                                                                        : format_number(f.default_value);
+          std::cout << std::left << std::setw(27) << f.name << std::setw(10) << default_text
                     << std::setw(16) << f.range_text() << f.meaning << "\n";
         }
       }

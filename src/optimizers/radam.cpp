@@ -91,7 +91,8 @@ void radam(const RAdamStep& s, T* param, const T* grad, T* exp_avg, T* exp_avg_s
     exp_avg_sq[i] = detail::ema_sq(exp_avg_sq[i], g, beta2, one_minus_beta2);
     const T corrected_exp_avg = exp_avg[i] / bias_correction1;
     if (s.rectified) {
-      const T adaptive_lr = bias_correction2_sqrt / (std::sqrt(exp_avg_sq[i]) + eps);
+      // PyTorch computes sqrt(1 - beta2^t) / denom as denom.reciprocal() * sqrt(1 - beta2^t) (Tensor.__rtruediv__).
+      const T adaptive_lr = T(1) / (std::sqrt(exp_avg_sq[i]) + eps) * bias_correction2_sqrt;
       param[i] = param[i] - corrected_exp_avg * lr * adaptive_lr * rectification;
     } else {
       param[i] = param[i] - corrected_exp_avg * lr;
