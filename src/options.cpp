@@ -86,13 +86,25 @@ std::string Options::to_string() const {
   return out;
 }
 
+namespace {
+// A table cell may not contain '|' (it would split the row): |g| is written \|g\|.
+std::string escape_cell(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '|') out += '\\';
+    out += c;
+  }
+  return out;
+}
+}  // namespace
+
 std::string markdown_table(const Options& options) {
   std::string out = "| name | type | default | valid range | meaning |\n|---|---|---|---|---|\n";
   for (const OptionInfo& field : options.info()) {
     const bool is_bool = field.type == OptionType::Bool;
     out += "| `" + std::string(field.name) + "` | " + (is_bool ? "bool" : "double") + " | " +
            (is_bool ? (field.default_value != 0.0 ? "true" : "false") : format_number(field.default_value)) + " | " +
-           field.range_text() + " | " + std::string(field.meaning) + " |\n";
+           field.range_text() + " | " + escape_cell(field.meaning) + " |\n";
   }
   return out;
 }

@@ -125,3 +125,21 @@ TEST(LAMB, RatioIsOneForZeroWeightsAndExcludedGroupsAreAdam) {
 
 }  // namespace
 }  // namespace descent
+
+namespace descent {
+namespace {
+
+// A NaN gradient element makes the norms NaN; the NaN must reach the whole tensor (as a NaN gradient
+// does in every other optimizer), not fall back to ratio 1 and an unscaled step for the other elements.
+TEST(TrustRatio, ANaNGradientPoisonsTheWholeTensor) {
+  Pair lars_p{{3.0, 4.0}, {std::nan(""), 0.8}}, lamb_p{{3.0, 4.0}, {std::nan(""), 0.8}};
+  LARS lars({lars_p.param()}, LARSOptions(1.0).momentum(0.0));
+  LAMB lamb({lamb_p.param()});
+  lars.step();
+  lamb.step();
+  EXPECT_TRUE(std::isnan(lars_p.w[1]));
+  EXPECT_TRUE(std::isnan(lamb_p.w[1]));
+}
+
+}  // namespace
+}  // namespace descent

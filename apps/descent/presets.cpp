@@ -14,7 +14,7 @@ const std::vector<Preset>& presets() {
       {"adadelta", "adadelta", {}, "Adadelta (rho 0.9)"},
       {"rmsprop", "rmsprop", {}, "RMSprop (alpha 0.99)"},
       {"adam", "adam", {}, "Adam (0.9, 0.999) with bias correction"},
-      {"adam-nobc", "adam", {{"bias_correction", 0.0}}, "Adam without bias correction (the notes' first form)"},
+      {"adam-nobc", "adam", {{"bias_correction", 0.0}}, "Adam without bias correction (large first steps)"},
       {"adamw", "adamw", {}, "AdamW, decoupled weight decay 0.01"},
       {"adamax", "adamax", {}, "Adamax"},
       {"nadam", "nadam", {}, "NAdam"},

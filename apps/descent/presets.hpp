@@ -1,4 +1,4 @@
-// Named optimizer configurations for the CLI: the optimizers of the notes, each with sensible defaults.
+// Named optimizer configurations for the CLI: the classic optimizers, each with sensible defaults.
 #pragma once
 
 #include <map>
@@ -15,7 +15,7 @@ struct Preset {
   std::string description;
 };
 
-// Every optimizer of the notes: gd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adam-nobc,
+// gd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adam-nobc,
 // adamw, adamax, nadam, radam, lars, lamb.
 const std::vector<Preset>& presets();
 // A preset by name, or a bare optimizer name with its defaults. Throws NotFound.

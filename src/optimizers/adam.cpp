@@ -28,7 +28,7 @@ constexpr std::array<OptionInfo, AdamOptions::kCount> make_fields() {
       detail::lr_option(1e-3),
       detail::beta1_option(),
       detail::beta2_option(),
-      detail::eps_option(1e-8, "added to the bias-corrected root of the second moment"),
+      detail::eps_option(1e-8, "added to the root of the second moment (after its bias correction)"),
       Decoupled ? detail::weight_decay_option(1e-2, "decoupled decay: w is multiplied by (1 - lr * weight_decay) each step")
                 : detail::weight_decay_option(0.0, "L2 penalty: weight_decay * w is added to the gradient"),
       detail::bool_option("amsgrad", false, "AMSGrad: divide by the running maximum of the second moment"),
@@ -103,8 +103,7 @@ template AdamStep AdamStep::make<true>(const AdamWOptions&, std::int64_t);
 
 template <class T>
 void adam(const AdamStep& s, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, std::size_t n) {
-  const T beta1 = static_cast<T>(s.beta1), one_minus_beta1 = static_cast<T>(1.0 - s.beta1);
-  const T beta2 = static_cast<T>(s.beta2), one_minus_beta2 = static_cast<T>(1.0 - s.beta2);
+  const detail::AdamMoments<T> moments(s.beta1, s.beta2);
   const T eps = static_cast<T>(s.eps);
   const T l2 = static_cast<T>(s.l2);
   const T decay_factor = static_cast<T>(s.decay_factor);
@@ -114,8 +113,7 @@ void adam(const AdamStep& s, T* param, const T* grad, T* exp_avg, T* exp_avg_sq,
   for (std::size_t i = 0; i < n; ++i) {
     const T g = detail::effective_grad(grad[i], param[i], s.maximize, l2);
     if (decoupled) param[i] = param[i] * decay_factor;
-    exp_avg[i] = detail::ema(exp_avg[i], g, beta1, one_minus_beta1);
-    exp_avg_sq[i] = detail::ema_sq(exp_avg_sq[i], g, beta2, one_minus_beta2);
+    moments.update(exp_avg[i], exp_avg_sq[i], g);
     T second = exp_avg_sq[i];
     if (max_exp_avg_sq != nullptr) second = max_exp_avg_sq[i] = std::max(max_exp_avg_sq[i], exp_avg_sq[i]);
     const T denom = std::sqrt(second) / bias_correction2_sqrt + eps;

@@ -81,6 +81,22 @@ inline T ema_sq(T avg, T x, T beta, T one_minus_beta) {
   return std::fma(one_minus_beta * x, x, avg * beta);
 }
 
+// Adam's two moment estimates, shared by Adam, AdamW, NAdam, RAdam and LAMB:
+//   m <- beta1 * m + (1 - beta1) * g,   v <- beta2 * v + (1 - beta2) * g^2.
+template <class T>
+struct AdamMoments {
+  T beta1, one_minus_beta1, beta2, one_minus_beta2;
+  AdamMoments(double b1, double b2)
+      : beta1(static_cast<T>(b1)),
+        one_minus_beta1(static_cast<T>(1.0 - b1)),
+        beta2(static_cast<T>(b2)),
+        one_minus_beta2(static_cast<T>(1.0 - b2)) {}
+  void update(T& exp_avg, T& exp_avg_sq, T g) const {
+    exp_avg = ema(exp_avg, g, beta1, one_minus_beta1);
+    exp_avg_sq = ema_sq(exp_avg_sq, g, beta2, one_minus_beta2);
+  }
+};
+
 // 1 - beta^t: divides an average started at zero to remove its bias towards zero (Adam, section 3).
 inline double bias_correction(double beta, std::int64_t step) { return 1.0 - std::pow(beta, static_cast<double>(step)); }
 
@@ -96,8 +112,10 @@ inline double sum_of_squares(const T* x, std::size_t n) {
 
 // Layer-wise trust ratio of LARS and LAMB: numerator / denominator, or 1 when either the weight norm
 // or the update norm is zero (a zero-initialised layer, or a zero update), where the ratio means nothing.
+// A NaN norm (from a NaN gradient) gives a NaN ratio, so the NaN reaches every element of the tensor
+// rather than turning into an unscaled step of the others.
 inline double trust_ratio(double weight_norm, double update_norm, double numerator, double denominator) {
-  return weight_norm > 0.0 && update_norm > 0.0 ? numerator / denominator : 1.0;
+  return weight_norm == 0.0 || update_norm == 0.0 ? 1.0 : numerator / denominator;
 }
 
 }  // namespace descent::detail

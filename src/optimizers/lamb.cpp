@@ -4,7 +4,7 @@
 //   m = beta1 * m + (1 - beta1) * g,    v = beta2 * v + (1 - beta2) * g^2
 //   r = (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)      (bias_correction off: m / (sqrt(v) + eps))
 //   u = r + weight_decay * w                          (decoupled decay, inside the trust ratio)
-//   ratio = phi(||w||) / ||u||,  phi(z) = min(max(z, weight_norm_min), weight_norm_max)   (1 if either is 0)
+//   ratio = phi(||w||) / ||u||,  phi(z) = min(max(z, weight_norm_min), weight_norm_max)   (1 if phi(||w||) or ||u|| is 0)
 //   w = w - lr * ratio * u
 //
 // Excluded groups use u = r and ratio 1: Adam. The first arXiv versions of the paper omit the bias
@@ -101,8 +101,7 @@ double LAMBStep::scaled_lr(const LAMBOptions& o, double weight_sq, double direct
 
 template <class T>
 double lamb_moments(const LAMBStep& s, const T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::size_t n) {
-  const T beta1 = static_cast<T>(s.beta1), one_minus_beta1 = static_cast<T>(1.0 - s.beta1);
-  const T beta2 = static_cast<T>(s.beta2), one_minus_beta2 = static_cast<T>(1.0 - s.beta2);
+  const detail::AdamMoments<T> moments(s.beta1, s.beta2);
   const T bias_correction1 = static_cast<T>(s.bias_correction1);
   const T bias_correction2 = static_cast<T>(s.bias_correction2);
   const T eps = static_cast<T>(s.eps);
@@ -110,8 +109,7 @@ double lamb_moments(const LAMBStep& s, const T* param, const T* grad, T* exp_avg
   double direction_sq = 0.0;
   for (std::size_t i = 0; i < n; ++i) {
     const T g = s.maximize ? -grad[i] : grad[i];
-    exp_avg[i] = detail::ema(exp_avg[i], g, beta1, one_minus_beta1);
-    exp_avg_sq[i] = detail::ema_sq(exp_avg_sq[i], g, beta2, one_minus_beta2);
+    moments.update(exp_avg[i], exp_avg_sq[i], g);
     const double u = direction(exp_avg[i], exp_avg_sq[i], param[i], bias_correction1, bias_correction2, eps, weight_decay);
     direction_sq += u * u;
   }

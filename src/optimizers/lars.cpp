@@ -6,8 +6,8 @@
 //   w     = w - buf           or, with Nesterov,   w = w - (momentum * buf + lr * ratio * d)
 //   (momentum 0: w = w - lr * ratio * d)
 //
-// Excluded groups use ratio 1 and no weight decay: momentum SGD. Other libraries (optax, LARC) use
-// ||g + weight_decay * w|| in the denominator; the paper's ||g|| + weight_decay * ||w|| is used here.
+// Excluded groups use ratio 1 and no weight decay: momentum SGD. The denominator is the paper's
+// ||g|| + weight_decay * ||w|| (as in NVIDIA Apex's LARC); optax uses ||g + weight_decay * w|| instead.
 #include "descent/optimizers/lars.hpp"
 
 #include <array>

@@ -26,7 +26,7 @@ constexpr std::array<OptionInfo, NAdamOptions::kCount> kFields{{
     detail::lr_option(2e-3),
     detail::beta1_option(),
     detail::beta2_option(),
-    detail::eps_option(1e-8, "added to the bias-corrected root of the second moment"),
+    detail::eps_option(1e-8, "added to the root of the second moment (after its bias correction)"),
     detail::weight_decay_option(0.0, "L2 penalty: weight_decay * w is added to the gradient"),
     detail::real_option("momentum_decay", 4e-3, 0.0, detail::kInf, true, false,
                         "psi in mu_t = beta1 * (1 - 0.5 * 0.96^(t * psi)): how fast momentum warms up"),
@@ -82,8 +82,7 @@ NAdamStep NAdamStep::make(const NAdamOptions& o, std::int64_t step, double& mu_p
 
 template <class T>
 void nadam(const NAdamStep& s, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::size_t n) {
-  const T beta1 = static_cast<T>(s.beta1), one_minus_beta1 = static_cast<T>(1.0 - s.beta1);
-  const T beta2 = static_cast<T>(s.beta2), one_minus_beta2 = static_cast<T>(1.0 - s.beta2);
+  const detail::AdamMoments<T> moments(s.beta1, s.beta2);
   const T eps = static_cast<T>(s.eps);
   const T weight_decay = static_cast<T>(s.weight_decay);
   const T bias_correction2_sqrt = static_cast<T>(s.bias_correction2_sqrt);
@@ -91,8 +90,7 @@ void nadam(const NAdamStep& s, T* param, const T* grad, T* exp_avg, T* exp_avg_s
   const T exp_avg_coefficient = static_cast<T>(s.exp_avg_coefficient);
   for (std::size_t i = 0; i < n; ++i) {
     const T g = detail::effective_grad(grad[i], param[i], s.maximize, weight_decay);
-    exp_avg[i] = detail::ema(exp_avg[i], g, beta1, one_minus_beta1);
-    exp_avg_sq[i] = detail::ema_sq(exp_avg_sq[i], g, beta2, one_minus_beta2);
+    moments.update(exp_avg[i], exp_avg_sq[i], g);
     const T denom = std::sqrt(exp_avg_sq[i]) / bias_correction2_sqrt + eps;
     param[i] = param[i] + grad_coefficient * g / denom;
     param[i] = param[i] + exp_avg_coefficient * exp_avg[i] / denom;

@@ -77,8 +77,7 @@ RAdamStep RAdamStep::make(const RAdamOptions& o, std::int64_t step) {
 
 template <class T>
 void radam(const RAdamStep& s, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::size_t n) {
-  const T beta1 = static_cast<T>(s.beta1), one_minus_beta1 = static_cast<T>(1.0 - s.beta1);
-  const T beta2 = static_cast<T>(s.beta2), one_minus_beta2 = static_cast<T>(1.0 - s.beta2);
+  const detail::AdamMoments<T> moments(s.beta1, s.beta2);
   const T eps = static_cast<T>(s.eps);
   const T weight_decay = static_cast<T>(s.weight_decay);
   const T lr = static_cast<T>(s.lr);
@@ -87,8 +86,7 @@ void radam(const RAdamStep& s, T* param, const T* grad, T* exp_avg, T* exp_avg_s
   const T rectification = static_cast<T>(s.rectification);
   for (std::size_t i = 0; i < n; ++i) {
     const T g = detail::effective_grad(grad[i], param[i], s.maximize, weight_decay);
-    exp_avg[i] = detail::ema(exp_avg[i], g, beta1, one_minus_beta1);
-    exp_avg_sq[i] = detail::ema_sq(exp_avg_sq[i], g, beta2, one_minus_beta2);
+    moments.update(exp_avg[i], exp_avg_sq[i], g);
     const T corrected_exp_avg = exp_avg[i] / bias_correction1;
     if (s.rectified) {
       // PyTorch computes sqrt(1 - beta2^t) / denom as denom.reciprocal() * sqrt(1 - beta2^t) (Tensor.__rtruediv__).

@@ -1,4 +1,5 @@
-// RMSprop (Hinton, Neural Networks for Machine Learning, lecture 6e), centered variant (Graves 2013, eq. 38-45):
+// RMSprop (Hinton, Neural Networks for Machine Learning, lecture 6e), centered variant (Graves 2013,
+// "Generating Sequences With Recurrent Neural Networks"):
 //
 //   g          = grad (+ weight_decay * w)             (-grad when maximizing)
 //   square_avg = alpha * square_avg + (1 - alpha) * g^2

@@ -1,4 +1,4 @@
-// SGD: the notes' gradient descent, with momentum (Polyak; Sutskever et al. 2013) and Nesterov momentum.
+// SGD: plain gradient descent, with momentum (Polyak 1964; Sutskever et al. 2013) and Nesterov momentum.
 //
 //   d   = g (+ weight_decay * w)                       (-g when maximizing)
 //   buf = d                          on the first step

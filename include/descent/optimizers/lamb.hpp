@@ -1,7 +1,7 @@
 // LAMB (You et al. 2020, "Large Batch Optimization for Deep Learning: Training BERT in 76 minutes",
 // Algorithm 2): an Adam direction plus decoupled weight decay, scaled per parameter tensor by the trust
 // ratio phi(||w||) / ||adam_direction + weight_decay * w||, where phi clamps the weight norm to
-// [weight_norm_min, weight_norm_max]; the ratio is 1 when either norm is zero.
+// [weight_norm_min, weight_norm_max]; the ratio is 1 when phi(||w||) or the direction's norm is zero.
 // The update rule is in src/optimizers/lamb.cpp; docs/optimizers.md says which paper version and why.
 #pragma once
 
