@@ -69,29 +69,34 @@ void Optimizer::add_param_group(std::vector<Parameter> params, std::unique_ptr<O
     }
   }
 
-  // Every check passed: lay the new parameters out after the existing ones in every slot arena.
+  // Every check passed. Build everything that can throw (allocations) first, then commit with
+  // operations that cannot, so that even an out-of-memory failure adds nothing.
   std::size_t layout = layout_bytes_;
-  std::vector<std::size_t> offsets;
-  offsets.reserve(params.size());
-  for (const Parameter& p : params) {
-    offsets.push_back(layout);
-    layout += round_up(p.size() * size_of(p.dtype()), AlignedBuffer::kAlignment);
+  const std::size_t group_index = groups_.size();
+  std::unique_ptr<ParamGroup> group(new ParamGroup());
+  group->options_ = std::move(options);
+  std::vector<Record> fresh;
+  fresh.reserve(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    group->members_.push_back(records_.size() + i);
+    fresh.push_back(Record{std::move(params[i]), group_index, layout, 0, 0, {}});
+    for (const ScalarSlotSpec& s : scalar_slots_) fresh.back().scalars.push_back(s.initial);
+    layout += round_up(fresh.back().param.size() * size_of(fresh.back().param.dtype()), AlignedBuffer::kAlignment);
   }
+  records_.reserve(records_.size() + fresh.size());
+  groups_.reserve(groups_.size() + 1);
   for (AlignedBuffer& arena : arenas_) {
-    if (!arena.empty()) arena.resize(layout);
+    if (!arena.empty()) arena.resize(layout);  // growing keeps the contents; a throw leaves them valid
+  }
+  std::size_t named = 0;
+  try {
+    for (; named < fresh.size(); ++named) by_name_.emplace(fresh[named].param.name(), records_.size() + named);
+  } catch (...) {
+    for (std::size_t i = 0; i < named; ++i) by_name_.erase(fresh[i].param.name());
+    throw;
   }
   layout_bytes_ = layout;
-
-  ParamGroup group;
-  group.options_ = std::move(options);
-  const std::size_t group_index = groups_.size();
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    group.members_.push_back(records_.size());
-    by_name_.emplace(params[i].name(), records_.size());
-    Record record{std::move(params[i]), group_index, offsets[i], 0, 0, {}};
-    for (const ScalarSlotSpec& s : scalar_slots_) record.scalars.push_back(s.initial);
-    records_.push_back(std::move(record));
-  }
+  for (Record& r : fresh) records_.push_back(std::move(r));  // capacity reserved: cannot throw
   groups_.push_back(std::move(group));
 }
 
@@ -99,8 +104,13 @@ void Optimizer::step() {
   // Check everything before touching anything.
   std::uint32_t needed = 0;
   bool any_grad = false;
-  for (const ParamGroup& g : groups_) {
-    g.options().validate();
+  for (std::size_t i = 0; i < groups_.size(); ++i) {
+    const ParamGroup& g = *groups_[i];
+    try {
+      g.options().validate();
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument("step(), group " + std::to_string(i) + ": " + e.what());
+    }
     bool group_has_grad = false;
     for (const std::size_t m : g.members_) group_has_grad |= records_[m].param.has_grad();
     if (group_has_grad) needed |= slots_needed(g.options());
@@ -115,12 +125,12 @@ void Optimizer::step() {
     if ((needed >> s & 1u) && arenas_[s].empty()) arenas_[s] = AlignedBuffer(layout_bytes_);
   }
 
-  for (const ParamGroup& g : groups_) {
-    for (const std::size_t m : g.members_) {
+  for (const auto& g : groups_) {
+    for (const std::size_t m : g->members_) {
       Record& r = records_[m];
       if (!r.param.has_grad()) continue;
       ++r.step;
-      update(g.options(), r);
+      update(g->options(), r);
     }
   }
 }
@@ -136,7 +146,7 @@ ParamGroup& Optimizer::group(std::size_t index) {
     throw NotFound(std::string(name_) + ": no group " + std::to_string(index) + " (there are " +
                    std::to_string(groups_.size()) + ")");
   }
-  return groups_[index];
+  return *groups_[index];
 }
 
 const ParamGroup& Optimizer::group(std::size_t index) const { return const_cast<Optimizer*>(this)->group(index); }
@@ -155,8 +165,14 @@ const Optimizer::Record& Optimizer::record(std::string_view name) const {
   return records_[it->second];
 }
 
-Parameter& Optimizer::parameter(std::string_view name) { return const_cast<Record&>(record(name)).param; }
+Optimizer::Record& Optimizer::record(std::string_view name) {
+  return const_cast<Record&>(static_cast<const Optimizer*>(this)->record(name));
+}
+
 const Parameter& Optimizer::parameter(std::string_view name) const { return record(name).param; }
+
+void Optimizer::set_grad(std::string_view name, std::span<float> grad) { record(name).param.set_grad(grad); }
+void Optimizer::set_grad(std::string_view name, std::span<double> grad) { record(name).param.set_grad(grad); }
 
 std::vector<std::string_view> Optimizer::slot_names() const {
   std::vector<std::string_view> names;
@@ -205,7 +221,10 @@ double Optimizer::scalar_state(std::string_view param, std::string_view slot) co
   for (std::size_t s = 0; s < scalar_slots_.size(); ++s) {
     if (scalar_slots_[s].name == slot) return r.scalars[s];
   }
-  throw NotFound(std::string(name_) + " has no scalar state '" + std::string(slot) + "'");
+  std::string known;
+  for (const ScalarSlotSpec& s : scalar_slots_) known += (known.empty() ? "" : ", ") + std::string(s.name);
+  throw NotFound(std::string(name_) + " has no scalar state '" + std::string(slot) + "' (scalar slots: " +
+                 (known.empty() ? "none" : known) + ")");
 }
 
 void* Optimizer::slot_data(Record& record, std::size_t slot, bool* created) {

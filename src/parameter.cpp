@@ -24,7 +24,9 @@ Parameter::Parameter(std::string name, DType dtype, void* value, std::size_t siz
   std::int64_t product = 1;
   for (const std::int64_t extent : shape_) {
     if (extent <= 0) throw InvalidArgument("parameter '" + name_ + "': shape extent " + std::to_string(extent) + " is not positive");
-    product *= extent;
+    if (__builtin_mul_overflow(product, extent, &product)) {
+      throw InvalidArgument("parameter '" + name_ + "': the shape's element count overflows 64 bits");
+    }
   }
   if (static_cast<std::size_t>(product) != size_) {
     throw InvalidArgument("parameter '" + name_ + "': shape holds " + std::to_string(product) +

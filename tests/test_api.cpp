@@ -87,7 +87,7 @@ TEST(Optimizer, ParametersWithoutGradientAreSkipped) {
   EXPECT_TRUE(sgd.has_state("a", "momentum_buffer"));
   // Attaching a gradient later brings it in.
   frozen.g = {1.0f};
-  sgd.parameter("frozen").set_grad(std::span(frozen.g));
+  sgd.set_grad("frozen", std::span(frozen.g));
   sgd.step();
   EXPECT_EQ(sgd.step_count("frozen"), 1);
   EXPECT_FLOAT_EQ(frozen.w[0], 1.9f);
@@ -204,15 +204,51 @@ TEST(Optimizer, AdagradAccumulatorStartsAtTheGroupsInitialValue) {
 }
 
 // Documented behaviour today (docs/optimizers.md): a non-finite gradient is not detected; it flows into
-// the parameter and the state, as in PyTorch. Policies to skip or raise come with the checkpoint work.
+// the parameter and every state slot it touches, as in PyTorch (whose maximum/amax propagate NaN).
+// Policies to skip or raise come with the checkpoint work.
 TEST(Optimizer, ANaNGradientPropagatesAsDocumented) {
   Buffers a({1.0f, 2.0f});
-  Adam adam({a.param("a")});
+  Adam adam({a.param("a")}, AdamOptions().amsgrad(true));
   a.g = {std::nanf(""), 1.0f};
   adam.step();
   EXPECT_TRUE(std::isnan(a.w[0]));
   EXPECT_TRUE(std::isnan(adam.state<float>("a", "exp_avg")[0]));
+  EXPECT_TRUE(std::isnan(adam.state<float>("a", "max_exp_avg_sq")[0]));
   EXPECT_FALSE(std::isnan(a.w[1]));
+  EXPECT_FALSE(std::isnan(adam.state<float>("a", "max_exp_avg_sq")[1]));
+
+  Buffers b({1.0f, 2.0f});
+  Adamax adamax({b.param("b")});
+  b.g = {std::nanf(""), 1.0f};
+  adamax.step();
+  b.g = {1.0f, 1.0f};
+  adamax.step();  // max(NaN * beta2, |g| + eps) stays NaN, as torch.amax keeps it
+  EXPECT_TRUE(std::isnan(adamax.state<float>("b", "exp_inf")[0]));
+  EXPECT_FALSE(std::isnan(adamax.state<float>("b", "exp_inf")[1]));
+}
+
+TEST(Parameter, ShapeOverflowIsRejected) {
+  std::vector<float> w(4), g(4);
+  EXPECT_THROW_WITH(Parameter("w", std::span(w), std::span(g), {(std::int64_t{1} << 62) + 1, 4}), InvalidArgument,
+                    "overflows");
+}
+
+TEST(AlignedBuffer, AMovedFromBufferIsEmpty) {
+  AlignedBuffer a(128);
+  AlignedBuffer b(std::move(a));
+  EXPECT_EQ(b.size(), 128u);
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): the moved-from state is what is tested
+  a.resize(64);            // usable again
+  EXPECT_EQ(a.size(), 64u);
+}
+
+TEST(Optimizer, StepErrorsNameTheGroup) {
+  Buffers a({1.0f}), b({2.0f});
+  SGD sgd({a.param("a")}, SGDOptions(0.1));
+  sgd.add_param_group({b.param("b")}, SGDOptions(0.1).momentum(0.9));
+  sgd.options(1).nesterov(true).dampening(0.5);
+  a.g = b.g = {1.0f};
+  EXPECT_THROW_WITH(sgd.step(), InvalidArgument, "step(), group 1: SGD: nesterov = true");
 }
 
 TEST(Optimizer, EveryOptimizerIsBuiltByNameAndKeepsItsName) {

@@ -101,6 +101,14 @@ constexpr const char* kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "
                                    "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8", "#98df8a", "#ff9896"};
 std::string color(std::size_t i) { return kColors[i % std::size(kColors)]; }
 
+// Writes a whole file, or throws naming it: a report that silently lacks a file is worse than an error.
+void write_text(const std::filesystem::path& file, const std::string& text) {
+  std::ofstream out(file, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + file.string());
+}
+
 std::string number(double v, int precision = 4) {
   std::ostringstream s;
   s << std::setprecision(precision) << v;
@@ -110,18 +118,19 @@ std::string number(double v, int precision = 4) {
 void write_runs(const std::filesystem::path& dir, const std::vector<Run>& runs) {
   std::filesystem::create_directories(dir / "runs");
   for (const Run& run : runs) {
-    std::ofstream out(dir / "runs" / (run.preset.name + ".csv"));
+    std::ostringstream out;
     out << "step,x,y,f,grad_norm\n" << std::setprecision(17);
     for (std::size_t i = 0; i < run.path.size(); ++i) {
       const Point& p = run.path[i];
       out << i << ',' << p.x << ',' << p.y << ',' << p.f << ',' << p.grad_norm << '\n';
     }
+    write_text(dir / "runs" / (run.preset.name + ".csv"), out.str());
   }
 }
 
 std::string summary_table(const TestFunction& fn, const std::vector<Run>& runs, bool tuned, double tolerance) {
   std::ostringstream md;
-  md << "| optimizer | " << (tuned ? "best lr" : "lr") << " | steps to target | final f | final |grad| | "
+  md << "| optimizer | " << (tuned ? "best lr" : "lr") << " | steps to target | final f | final grad norm | "
      << (has_minimum(fn) ? "distance to minimizer | " : "") << "status |\n|---|---|---|---|---|"
      << (has_minimum(fn) ? "---|" : "") << "---|\n";
   for (const Run& run : runs) {
@@ -138,7 +147,7 @@ std::string summary_table(const TestFunction& fn, const std::vector<Run>& runs, 
 void write_summary(const std::filesystem::path& dir, const TestFunction& fn, const std::vector<Run>& runs,
                    const CompareConfig& config) {
   const bool is_tuned = tuned(fn, config);
-  std::ofstream md(dir / "summary.md");
+  std::ostringstream md;
   md << "# " << fn.name << ": " << fn.description << "\n\n"
      << "Start (" << fn.start[0] << ", " << fn.start[1] << "), at most " << config.steps << " steps. Target: "
      << (has_minimum(fn) ? "f - f* <= " + number(config.tolerance) : "f <= " + number(kEscapeLevel) + " (escaped the saddle)")
@@ -151,19 +160,21 @@ void write_summary(const std::filesystem::path& dir, const TestFunction& fn, con
      << "\n\n"
      << summary_table(fn, runs, is_tuned, config.tolerance) << "\nPictures: `loss.png` (progress per step), `paths.png` (paths on the "
      << "contours). Data: `runs/<optimizer>.csv`. Made by `descent compare --function " << fn.name << "`.\n";
-  std::ofstream csv(dir / "summary.csv");
+  write_text(dir / "summary.md", md.str());
+  std::ostringstream csv;
   csv << "optimizer,lr,steps_to_target,final_f,final_grad_norm,status,seconds\n" << std::setprecision(17);
   for (const Run& run : runs) {
     const Point& last = run.path.back();
     csv << run.preset.name << ',' << run.lr << ',' << run.steps_to_target << ',' << last.f << ',' << last.grad_norm
         << ',' << status_of(fn, run, config.tolerance) << ',' << run.seconds << '\n';
   }
+  write_text(dir / "summary.csv", csv.str());
 }
 
 // The function's values on a grid over its view box, for gnuplot's contour lines. asinh compresses
 // the range like a logarithm while keeping the sign, so Rosenbrock's valley and the saddle both show.
 void write_grid(const std::filesystem::path& file, const TestFunction& fn) {
-  std::ofstream out(file);
+  std::ostringstream out;
   const auto [x0, x1, y0, y1] = fn.view;
   constexpr int kCells = 160;
   std::vector<double> p(2), g(2);
@@ -176,6 +187,7 @@ void write_grid(const std::filesystem::path& file, const TestFunction& fn) {
     }
     out << '\n';
   }
+  write_text(file, out.str());
 }
 
 void write_plots(const std::filesystem::path& dir, const TestFunction& fn, const std::vector<Run>& runs,
@@ -227,10 +239,8 @@ void write_plots(const std::filesystem::path& dir, const TestFunction& fn, const
   const bool ok = render(dir, "loss", loss.str()) &
                   render(dir, "paths", paths.str(), static_cast<int>(360 * columns), static_cast<int>(330 * rows + 40));
   if (!ok) {
-    log << (gnuplot_available() ? "gnuplot failed; see " + (dir / "gnuplot.log").string()
-                                : "gnuplot is not installed (apt-get install gnuplot-nox): wrote the data and the .gp "
-                                  "scripts, no pictures")
-        << "\n";
+    if (gnuplot_available()) throw std::runtime_error("gnuplot failed; see " + (dir / "gnuplot.log").string());
+    log << "gnuplot is not installed (apt-get install gnuplot-nox): wrote the data and the .gp scripts, no pictures\n";
   }
 }
 

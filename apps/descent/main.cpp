@@ -1,6 +1,9 @@
 // The `descent` command line. Exit status: 0 success, 2 usage error, 1 run-time error.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <iostream>
 #include <sstream>
 
@@ -17,15 +20,59 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Presets by name, case-insensitively, each once (a name given twice runs once).
 std::vector<cli::Preset> resolve(const std::vector<std::string>& names) {
   std::vector<cli::Preset> out;
   try {
     if (names.empty()) return cli::presets();
-    for (const std::string& name : names) out.push_back(cli::find_preset(name));
+    for (std::string name : names) {
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      cli::Preset preset = cli::find_preset(name);
+      const bool seen = std::any_of(out.begin(), out.end(), [&](const cli::Preset& p) { return p.name == preset.name; });
+      if (!seen) out.push_back(std::move(preset));
+    }
   } catch (const descent::Error& e) {
     throw UsageError(e.what());
   }
   return out;
+}
+
+// A validator with a message that names the value and the range, for integer options.
+CLI::Validator integer_between(long long lo, long long hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& value) -> std::string {
+        std::size_t used = 0;
+        long long parsed = 0;
+        try {
+          parsed = std::stoll(value, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != value.size() || parsed < lo || parsed > hi) {
+          return "'" + value + "' is not an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+        }
+        return "";
+      },
+      "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
+// The same for positive real numbers.
+CLI::Validator positive_real() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        std::size_t used = 0;
+        double parsed = 0.0;
+        try {
+          parsed = std::stod(value, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != value.size() || !(parsed > 0.0) || !std::isfinite(parsed)) {
+          return "'" + value + "' is not a positive number";
+        }
+        return "";
+      },
+      "POSITIVE");
 }
 
 void print_list(std::ostream& out) {
@@ -51,10 +98,12 @@ int main(int argc, char** argv) {
   compare->add_option("-f,--function", config.function, "test function (see `descent list`)")->capture_default_str();
   compare->add_option("-o,--optimizers", optimizer_names_given, "comma-separated presets (default: all of them)")
       ->delimiter(',');
-  compare->add_option("-n,--steps", config.steps, "maximum steps per run")->capture_default_str()->check(CLI::PositiveNumber);
+  compare->add_option("-n,--steps", config.steps, "maximum steps per run")
+      ->capture_default_str()
+      ->check(integer_between(1, 10'000'000));
   compare->add_option("--lr", config.lr, "learning rate for every optimizer (default: tune each over a log grid)")
-      ->check(CLI::PositiveNumber);
-  compare->add_option("--tolerance", config.tolerance, "target gap f - f*")->capture_default_str()->check(CLI::PositiveNumber);
+      ->check(positive_real());
+  compare->add_option("--tolerance", config.tolerance, "target gap f - f*")->capture_default_str()->check(positive_real());
   compare->add_option("--out", config.out, "report folder")->capture_default_str();
   bool no_plots = false;
   compare->add_flag("--no-plots", no_plots, "write data only, no gnuplot pictures");
@@ -105,6 +154,8 @@ int main(int argc, char** argv) {
       const auto dir = cli::run_compare(config, std::cout);
       std::cout << "\nreport: " << dir.string() << "/summary.md\n";
     }
+    std::cout.flush();
+    if (!std::cout) throw std::runtime_error("cannot write to standard output");
   } catch (const UsageError& e) {
     std::cerr << "descent: " << e.what() << "\n";
     return 2;

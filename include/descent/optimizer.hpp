@@ -32,6 +32,9 @@ struct ScalarSlotSpec {
 
 class ParamGroup {
  public:
+  ParamGroup(const ParamGroup&) = delete;
+  ParamGroup& operator=(const ParamGroup&) = delete;
+
   Options& options() noexcept { return *options_; }
   const Options& options() const noexcept { return *options_; }
   // Positions of this group's parameters in Optimizer::parameters().
@@ -39,6 +42,7 @@ class ParamGroup {
 
  private:
   friend class Optimizer;
+  ParamGroup() = default;
   std::unique_ptr<Options> options_;
   std::vector<std::size_t> members_;
 };
@@ -46,10 +50,6 @@ class ParamGroup {
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
-  Optimizer(const Optimizer&) = delete;
-  Optimizer& operator=(const Optimizer&) = delete;
-  Optimizer(Optimizer&&) noexcept = default;
-  Optimizer& operator=(Optimizer&&) noexcept = default;
 
   // "Adam", "SGD", ...: the name the options of this optimizer carry.
   std::string_view name() const noexcept { return name_; }
@@ -75,8 +75,10 @@ class Optimizer {
 
   std::size_t num_parameters() const noexcept { return records_.size(); }
   const Parameter& parameter(std::size_t index) const;
-  Parameter& parameter(std::string_view name);
   const Parameter& parameter(std::string_view name) const;
+  // Attaches (or, with an empty span, detaches) a parameter's gradient; its length and dtype must match.
+  void set_grad(std::string_view name, std::span<float> grad);
+  void set_grad(std::string_view name, std::span<double> grad);
 
   // Names of the per-element and per-parameter scalar state slots this optimizer can create.
   std::vector<std::string_view> slot_names() const;
@@ -101,6 +103,14 @@ class Optimizer {
   double scalar_state(std::string_view param, std::string_view slot) const;
 
  protected:
+  // Moves exist only between optimizers of the same type (the final classes' own moves): moving an SGD
+  // into an Adam through Optimizer& would pair Adam's update with SGD's state. A moved-from optimizer
+  // may only be destroyed or assigned to.
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+  Optimizer(Optimizer&&) noexcept = default;
+  Optimizer& operator=(Optimizer&&) noexcept = default;
+
   // What a derived optimizer's update() sees of one parameter.
   struct Record {
     Parameter param;
@@ -133,13 +143,14 @@ class Optimizer {
   void* slot_data(Record& record, std::size_t slot, bool* created);
   std::pair<const void*, std::size_t> slot_view(std::string_view param, std::string_view slot, DType dtype) const;
   const Record& record(std::string_view name) const;
+  Record& record(std::string_view name);
   std::size_t slot_index(std::string_view slot) const;
 
   std::string_view name_;
   std::span<const SlotSpec> slots_;
   std::span<const ScalarSlotSpec> scalar_slots_;
   std::unique_ptr<Options> defaults_;
-  std::vector<ParamGroup> groups_;
+  std::vector<std::unique_ptr<ParamGroup>> groups_;
   std::vector<Record> records_;
   std::unordered_map<std::string, std::size_t> by_name_;
   std::vector<AlignedBuffer> arenas_;  // one per slot, empty until first needed

@@ -115,7 +115,7 @@ void adam(const AdamStep& s, T* param, const T* grad, T* exp_avg, T* exp_avg_sq,
     if (decoupled) param[i] = param[i] * decay_factor;
     moments.update(exp_avg[i], exp_avg_sq[i], g);
     T second = exp_avg_sq[i];
-    if (max_exp_avg_sq != nullptr) second = max_exp_avg_sq[i] = std::max(max_exp_avg_sq[i], exp_avg_sq[i]);
+    if (max_exp_avg_sq != nullptr) second = max_exp_avg_sq[i] = detail::nan_max(max_exp_avg_sq[i], exp_avg_sq[i]);
     const T denom = std::sqrt(second) / bias_correction2_sqrt + eps;
     param[i] = param[i] + neg_step_size * exp_avg[i] / denom;
   }

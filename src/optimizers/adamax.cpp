@@ -65,7 +65,7 @@ void adamax(const AdamaxStep& s, T* param, const T* grad, T* exp_avg, T* exp_inf
   for (std::size_t i = 0; i < n; ++i) {
     const T g = detail::effective_grad(grad[i], param[i], s.maximize, weight_decay);
     exp_avg[i] = detail::ema(exp_avg[i], g, beta1, one_minus_beta1);
-    exp_inf[i] = std::max(exp_inf[i] * beta2, std::abs(g) + eps);
+    exp_inf[i] = detail::nan_max(exp_inf[i] * beta2, std::abs(g) + eps);
     param[i] = param[i] + neg_clr * exp_avg[i] / exp_inf[i];
   }
 }

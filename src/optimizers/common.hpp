@@ -70,6 +70,13 @@ inline T effective_grad(T grad, T param, bool maximize, T l2) {
   return l2 != T(0) ? add_scaled(g, l2, param) : g;
 }
 
+// max(a, b) that returns NaN when either is NaN, as torch.maximum and torch.amax do (std::max(a, NaN)
+// returns a, which would hide a NaN gradient from the state).
+template <class T>
+inline T nan_max(T a, T b) {
+  return a != a || b != b ? a + b : (a < b ? b : a);
+}
+
 // avg <- beta * avg + (1 - beta) * x, as PyTorch's avg.mul_(beta).add_(x, alpha=1-beta).
 template <class T>
 inline T ema(T avg, T x, T beta, T one_minus_beta) {
