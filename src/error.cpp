@@ -8,14 +8,14 @@ namespace descent {
 std::string format_number(double value) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  // The fewest significant digits (in %g style: 0.0003, 1e-08) that read back as the same double.
-  char buffer[40];
-  for (int precision = 1;; ++precision) {
-    const auto written = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general, precision);
-    double back = 0.0;
-    std::from_chars(buffer, written.ptr, back);
-    if (back == value || precision == 17) return std::string(buffer, written.ptr);
-  }
+  // The shortest digits that read back as the same double: fixed notation for magnitudes from 1e-4 to
+  // 1e15 (0.0003, 10, 250000), scientific outside (1e-08, 1e+20).
+  char buffer[400];
+  const double magnitude = std::abs(value);
+  const auto format = value != 0.0 && (magnitude < 1e-4 || magnitude >= 1e15) ? std::chars_format::scientific
+                                                                               : std::chars_format::fixed;
+  const auto written = std::to_chars(buffer, buffer + sizeof buffer, value, format);
+  return std::string(buffer, written.ptr);
 }
 
 }  // namespace descent

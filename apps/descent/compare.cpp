@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "descent/descent.hpp"
+#include "descent/minimize/minimize.hpp"
+#include "descent/minimize/test_problems.hpp"
 #include "plot.hpp"
 
 namespace descent::cli {
@@ -28,41 +30,65 @@ struct Run {
   double lr = 0.0;
   std::vector<Point> path;
   std::size_t steps_to_target = 0;  // 0: never reached
+  std::size_t evaluations = 0;      // of f and its gradient
   bool diverged = false;
   double seconds = 0.0;
 };
 
-bool has_minimum(const TestFunction& fn) { return std::isfinite(fn.minimum); }
+bool has_minimum(const TestProblem& fn) { return std::isfinite(fn.minimum); }
 
-// Runs one optimizer from the function's start. Stops at non-finite values, and once the run can
-// show nothing more (the gap below 1e-14, or the saddle escaped far enough to overflow soon).
-Run run_once(const TestFunction& fn, const Preset& preset, double lr, std::size_t steps, double tolerance) {
-  Run run{preset, lr, {}, 0, false, 0.0};
-  std::vector<double> x = fn.start, g(x.size());
-  auto options = make_options(preset.optimizer, preset.options);
-  options->set_lr(lr);
-  auto opt = make_optimizer(preset.optimizer, {Parameter("xy", std::span<double>(x), std::span<double>(g))}, *options);
-  const auto start = std::chrono::steady_clock::now();
-  run.path.reserve(steps + 1);
-  for (std::size_t step = 0;; ++step) {
-    const double f = fn.evaluate(x, g);
-    const double grad_norm = std::hypot(g[0], g[1]);
-    if (!std::isfinite(f) || !std::isfinite(grad_norm)) {
-      run.diverged = true;
-      break;
-    }
-    run.path.push_back({x[0], x[1], f, grad_norm});
-    const bool reached = has_minimum(fn) ? f - fn.minimum <= tolerance : f <= kEscapeLevel;
-    if (reached && run.steps_to_target == 0) run.steps_to_target = std::max<std::size_t>(step, 1);
-    if (step == steps || (has_minimum(fn) && f - fn.minimum < 1e-14) || (!has_minimum(fn) && f < -1e6)) break;
-    opt->step();
+// Distance to the nearest known global minimizer (Himmelblau has four).
+double distance_to_minimizer(const TestProblem& fn, const Point& p) {
+  double best = kInf;
+  for (const auto& m : fn.minimizers) best = std::min(best, std::hypot(p.x - m[0], p.y - m[1]));
+  return best;
+}
+
+// The minimize() method a preset stands for: a first-order optimizer at learning rate lr, or a
+// second-order method (which has no learning rate to tune).
+Method method_of(const Preset& preset, double lr) {
+  if (preset.optimizer == "newton") return NewtonOptions{};
+  if (preset.optimizer == "newton-cg") return NewtonCGOptions{};
+  if (preset.optimizer == "lbfgs") {
+    LBFGSOptions options;
+    options.line_search = LineSearch::StrongWolfe;
+    options.history_size = 10;
+    options.tolerance_grad = 0.0;  // the comparison's own target decides when to stop
+    options.tolerance_change = 0.0;
+    return options;
   }
+  auto options = preset.options;
+  options["lr"] = lr;
+  return FirstOrder{preset.optimizer, options};
+}
+
+// Runs one method from the function's start through minimize(). Stops at non-finite values (the run
+// then ends on its last finite point), and once it can show nothing more: the gap below 1e-14, or the
+// saddle escaped far enough to overflow soon.
+Run run_once(const TestProblem& fn, const Preset& preset, double lr, std::size_t steps, double tolerance) {
+  Run run{preset, lr, {}, 0, 0, false, 0.0};
+  run.path.reserve(steps + 1);
+  Stopping stopping;
+  stopping.max_iterations = steps;
+  stopping.gradient_tolerance = 0.0;
+  Observe observe;
+  observe.callback = [&](const IterationInfo& info) {
+    const double f = info.value;
+    run.path.push_back({info.x[0], info.x[1], f, info.gradient_norm});
+    const bool reached = has_minimum(fn) ? f - fn.minimum <= tolerance : f <= kEscapeLevel;
+    if (reached && run.steps_to_target == 0) run.steps_to_target = std::max<std::size_t>(info.iteration, 1);
+    return !((has_minimum(fn) && f - fn.minimum < 1e-14) || (!has_minimum(fn) && f < -1e6));
+  };
+  const auto start = std::chrono::steady_clock::now();
+  const MinimizeResult result = minimize(*fn.objective, fn.start, method_of(preset, lr), stopping, observe);
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  run.evaluations = result.function_evaluations;
+  run.diverged = result.reason == StopReason::kNonFinite;
   return run;
 }
 
 // Lower is better: runs that reach the target rank by steps, the rest by how close they ended.
-std::pair<double, double> score(const TestFunction& fn, const Run& run) {
+std::pair<double, double> score(const TestProblem& fn, const Run& run) {
   if (run.diverged) return {kInf, kInf};
   if (run.steps_to_target) return {static_cast<double>(run.steps_to_target), 0.0};
   const double final_f = run.path.back().f;
@@ -72,10 +98,14 @@ std::pair<double, double> score(const TestFunction& fn, const Run& run) {
 // Tuning picks, for each optimizer, the learning rate that reaches the minimum fastest. A function without
 // a minimum (the saddle) has no such rate worth picking -- the largest escapes in one step -- so there
 // every optimizer takes the same rate, and the picture shows who escapes the saddle at equal step size.
-bool tuned(const TestFunction& fn, const CompareConfig& config) { return config.lr <= 0.0 && has_minimum(fn); }
+bool tuned(const TestProblem& fn, const CompareConfig& config) { return config.lr <= 0.0 && has_minimum(fn); }
+bool has_learning_rate(const Preset& preset) {
+  return preset.optimizer != "newton" && preset.optimizer != "newton-cg" && preset.optimizer != "lbfgs";
+}
 double fixed_lr(const CompareConfig& config) { return config.lr > 0.0 ? config.lr : 0.01; }
 
-Run best_run(const TestFunction& fn, const Preset& preset, const CompareConfig& config) {
+Run best_run(const TestProblem& fn, const Preset& preset, const CompareConfig& config) {
+  if (!has_learning_rate(preset)) return run_once(fn, preset, 1.0, config.steps, config.tolerance);
   if (!tuned(fn, config)) return run_once(fn, preset, fixed_lr(config), config.steps, config.tolerance);
   Run best;
   bool have = false;
@@ -89,16 +119,17 @@ Run best_run(const TestFunction& fn, const Preset& preset, const CompareConfig& 
   return best;
 }
 
-std::string status_of(const TestFunction& fn, const Run& run, double tolerance) {
+std::string status_of(const TestProblem& fn, const Run& run, double tolerance) {
   if (run.diverged) return "diverged";
   if (!has_minimum(fn)) return run.steps_to_target ? "escaped" : "stuck";
   if (run.path.back().f - fn.minimum <= tolerance) return "converged";
   return run.steps_to_target ? "reached, did not stay" : "not converged";
 }
 
-// 14 distinguishable colours (one per preset), cycled beyond that.
+// 17 distinguishable colours (one per preset), cycled beyond that.
 constexpr const char* kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                                   "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8", "#98df8a", "#ff9896"};
+                                   "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8", "#98df8a", "#ff9896",
+                                   "#393b79", "#637939", "#843c39"};
 std::string color(std::size_t i) { return kColors[i % std::size(kColors)]; }
 
 // Writes a whole file, or throws naming it: a report that silently lacks a file is worse than an error.
@@ -128,23 +159,24 @@ void write_runs(const std::filesystem::path& dir, const std::vector<Run>& runs) 
   }
 }
 
-std::string summary_table(const TestFunction& fn, const std::vector<Run>& runs, bool tuned, double tolerance) {
+std::string summary_table(const TestProblem& fn, const std::vector<Run>& runs, bool tuned, double tolerance) {
   std::ostringstream md;
-  md << "| optimizer | " << (tuned ? "best lr" : "lr") << " | steps to target | final f | final grad norm | "
-     << (has_minimum(fn) ? "distance to minimizer | " : "") << "status |\n|---|---|---|---|---|"
+  md << "| optimizer | " << (tuned ? "best lr" : "lr") << " | steps to target | evaluations | final f | final grad norm | "
+     << (has_minimum(fn) ? "distance to minimizer | " : "") << "status |\n|---|---|---|---|---|---|"
      << (has_minimum(fn) ? "---|" : "") << "---|\n";
   for (const Run& run : runs) {
     const Point& last = run.path.empty() ? Point{NAN, NAN, NAN, NAN} : run.path.back();
-    md << "| " << run.preset.name << " | " << number(run.lr, 3) << " | "
-       << (run.steps_to_target ? std::to_string(run.steps_to_target) : "-") << " | " << number(last.f) << " | "
+    md << "| " << run.preset.name << " | " << (has_learning_rate(run.preset) ? number(run.lr, 3) : "-") << " | "
+       << (run.steps_to_target ? std::to_string(run.steps_to_target) : "-") << " | " << run.evaluations << " | "
+       << number(last.f) << " | "
        << number(last.grad_norm) << " | ";
-    if (has_minimum(fn)) md << number(std::hypot(last.x - fn.minimizer[0], last.y - fn.minimizer[1])) << " | ";
+    if (has_minimum(fn)) md << number(distance_to_minimizer(fn, last)) << " | ";
     md << status_of(fn, run, tolerance) << " |\n";
   }
   return md.str();
 }
 
-void write_summary(const std::filesystem::path& dir, const TestFunction& fn, const std::vector<Run>& runs,
+void write_summary(const std::filesystem::path& dir, const TestProblem& fn, const std::vector<Run>& runs,
                    const CompareConfig& config) {
   const bool is_tuned = tuned(fn, config);
   std::ostringstream md;
@@ -162,10 +194,11 @@ void write_summary(const std::filesystem::path& dir, const TestFunction& fn, con
      << "contours). Data: `runs/<optimizer>.csv`. Made by `descent compare --function " << fn.name << "`.\n";
   write_text(dir / "summary.md", md.str());
   std::ostringstream csv;
-  csv << "optimizer,lr,steps_to_target,final_f,final_grad_norm,status,seconds\n" << std::setprecision(17);
+  csv << "optimizer,lr,steps_to_target,evaluations,final_f,final_grad_norm,status,seconds\n" << std::setprecision(17);
   for (const Run& run : runs) {
     const Point& last = run.path.back();
-    csv << run.preset.name << ',' << run.lr << ',' << run.steps_to_target << ',' << last.f << ',' << last.grad_norm
+    csv << run.preset.name << ',' << run.lr << ',' << run.steps_to_target << ',' << run.evaluations << ',' << last.f
+        << ',' << last.grad_norm
         << ',' << status_of(fn, run, config.tolerance) << ',' << run.seconds << '\n';
   }
   write_text(dir / "summary.csv", csv.str());
@@ -173,7 +206,7 @@ void write_summary(const std::filesystem::path& dir, const TestFunction& fn, con
 
 // The function's values on a grid over its view box, for gnuplot's contour lines. asinh compresses
 // the range like a logarithm while keeping the sign, so Rosenbrock's valley and the saddle both show.
-void write_grid(const std::filesystem::path& file, const TestFunction& fn) {
+void write_grid(const std::filesystem::path& file, const TestProblem& fn) {
   std::ostringstream out;
   const auto [x0, x1, y0, y1] = fn.view;
   constexpr int kCells = 160;
@@ -182,7 +215,7 @@ void write_grid(const std::filesystem::path& file, const TestFunction& fn) {
     for (int j = 0; j <= kCells; ++j) {
       p[0] = x0 + (x1 - x0) * i / kCells;
       p[1] = y0 + (y1 - y0) * j / kCells;
-      const double f = fn.evaluate(p, g);
+      const double f = fn.objective->evaluate(p, g);
       out << p[0] << ',' << p[1] << ',' << std::asinh(has_minimum(fn) ? f - fn.minimum : f) << '\n';
     }
     out << '\n';
@@ -190,7 +223,7 @@ void write_grid(const std::filesystem::path& file, const TestFunction& fn) {
   write_text(file, out.str());
 }
 
-void write_plots(const std::filesystem::path& dir, const TestFunction& fn, const std::vector<Run>& runs,
+void write_plots(const std::filesystem::path& dir, const TestProblem& fn, const std::vector<Run>& runs,
                  double tolerance, std::ostream& log) {
   std::ostringstream loss;
   loss << "set datafile separator ','\nset key outside right\nset grid\nset xlabel 'step'\n";
@@ -225,11 +258,11 @@ void write_plots(const std::filesystem::path& dir, const TestFunction& fn, const
   // Map view of a 3-D plot: contour lines of the grid (no surface) and each path drawn at z = 0.
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const Run& run = runs[i];
-    paths << "set title '" << run.preset.name << " (lr " << number(run.lr, 3) << "): " << status_of(fn, run, tolerance)
+    const std::string rate = has_learning_rate(run.preset) ? " (lr " + number(run.lr, 3) + ")" : "";
+    paths << "set title '" << run.preset.name << rate << ": " << status_of(fn, run, tolerance)
           << "' font ',10'\nsplot 'contour-grid.dat' using 1:2:3 nosurface with lines lc rgb '#cccccc'";
-    if (!fn.minimizer.empty()) {
-      paths << ", '+' using (" << fn.minimizer[0] << "):(" << fn.minimizer[1]
-            << "):(0) every ::0::0 nocontours with points pt 3 ps 1.5 lc rgb 'black'";
+    for (const auto& m : fn.minimizers) {
+      paths << ", '+' using (" << m[0] << "):(" << m[1] << "):(0) every ::0::0 nocontours with points pt 3 ps 1.5 lc rgb 'black'";
     }
     paths << ", 'runs/" << run.preset.name << ".csv' using 2:3:(0) every ::1 nocontours with lines lw 1.5 lc rgb '"
           << color(i) << "', '+' using (" << fn.start[0] << "):(" << fn.start[1]
@@ -253,7 +286,11 @@ std::vector<double> learning_rate_grid() {
 }
 
 std::filesystem::path run_compare(const CompareConfig& config, std::ostream& log) {
-  const TestFunction& fn = test_function(config.function);
+  const TestProblem fn = make_test_problem(config.function);
+  if (fn.objective->dimension() != 2) {
+    throw std::invalid_argument("compare draws 2-D paths: '" + config.function + "' is " +
+                                std::to_string(fn.objective->dimension()) + "-dimensional");
+  }
   const auto dir = config.out / std::string(fn.name);
   std::filesystem::create_directories(dir);
   log << "compare on " << fn.name << " (" << fn.description << "), " << config.optimizers.size() << " optimizers, "

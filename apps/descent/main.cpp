@@ -9,6 +9,7 @@
 
 #include "compare.hpp"
 #include "descent/descent.hpp"
+#include "descent/minimize/test_problems.hpp"
 #include "presets.hpp"
 
 namespace {
@@ -81,7 +82,10 @@ void print_list(std::ostream& out) {
   out << "\nLibrary optimizers (descent options NAME):\n ";
   for (const auto name : optimizer_names()) out << " " << name;
   out << "\n\nTest functions (descent compare --function NAME):\n";
-  for (const TestFunction& f : test_functions()) out << "  " << std::left << std::setw(11) << f.name << f.description << "\n";
+  for (const std::string_view name : test_problem_names()) {
+    const TestProblem problem = make_test_problem(name);
+    if (problem.objective->dimension() == 2) out << "  " << std::left << std::setw(18) << name << problem.description << "\n";
+  }
 }
 
 }  // namespace
@@ -147,7 +151,9 @@ int main(int argc, char** argv) {
       config.optimizers = resolve(optimizer_names_given);
       config.plots = !no_plots;
       try {
-        (void)test_function(config.function);
+        if (make_test_problem(config.function).objective->dimension() != 2) {
+          throw descent::InvalidArgument("compare needs a 2-D function; '" + config.function + "' is not one");
+        }
       } catch (const descent::Error& e) {
         throw UsageError(e.what());
       }

@@ -21,6 +21,9 @@ const std::vector<Preset>& presets() {
       {"radam", "radam", {}, "RAdam"},
       {"lars", "lars", {}, "LARS, momentum 0.9, trust coefficient 0.001"},
       {"lamb", "lamb", {}, "LAMB, weight decay 0.01"},
+      {"newton", "newton", {}, "Newton's method: shifted Cholesky, Armijo backtracking"},
+      {"newton-cg", "newton-cg", {}, "Newton-CG: Hessian-vector products only"},
+      {"lbfgs", "lbfgs", {}, "L-BFGS, history 10, strong-Wolfe line search"},
   };
   return all;
 }

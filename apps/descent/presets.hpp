@@ -15,8 +15,8 @@ struct Preset {
   std::string description;
 };
 
-// gd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adam-nobc,
-// adamw, adamax, nadam, radam, lars, lamb.
+// gd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adam-nobc, adamw, adamax, nadam, radam,
+// lars, lamb, and the second-order methods newton, newton-cg and lbfgs.
 const std::vector<Preset>& presets();
 // A preset by name, or a bare optimizer name with its defaults. Throws NotFound.
 Preset find_preset(std::string_view name);

@@ -1,0 +1,184 @@
+// minimize(): the dispatch, the option checks, and the first-order and L-BFGS runs.
+// Newton and Newton-CG are in newton.cpp; the shared loop is the Driver (driver.hpp).
+#include "descent/minimize/minimize.hpp"
+
+#include <cmath>
+#include <numeric>
+#include <string>
+
+#include "descent/error.hpp"
+#include "descent/factory.hpp"
+#include "minimize/driver.hpp"
+
+namespace descent {
+namespace detail {
+MinimizeResult run_newton(Driver& driver, const Objective& objective, const NewtonOptions& options);
+MinimizeResult run_newton_cg(Driver& driver, const Objective& objective, const NewtonCGOptions& options);
+}  // namespace detail
+
+namespace {
+
+void require(bool ok, const char* owner, const char* option, double value, const char* range) {
+  if (!ok) {
+    throw InvalidArgument(std::string(owner) + ": option '" + option + "' = " + format_number(value) +
+                          " is out of range: must be " + range);
+  }
+}
+
+// splitmix64 (Steele, Lea, Flood 2014): a tiny generator whose sequence is the same on every platform,
+// unlike std::shuffle with the standard distributions.
+struct SplitMix64 {
+  std::uint64_t state;
+  std::uint64_t next() {
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, bound), without modulo bias (Lemire's rejection method).
+  std::uint64_t below(std::uint64_t bound) {
+    const std::uint64_t threshold = (0 - bound) % bound;
+    for (;;) {
+      const __uint128_t product = static_cast<__uint128_t>(next()) * bound;
+      if (static_cast<std::uint64_t>(product) >= threshold) return static_cast<std::uint64_t>(product >> 64);
+    }
+  }
+};
+
+void shuffle(std::vector<std::size_t>& order, SplitMix64& rng) {  // Fisher-Yates
+  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+}
+
+MinimizeResult run_first_order(detail::Driver& driver, const Objective& objective, const FirstOrder& method) {
+  const SeparableObjective* separable = nullptr;
+  if (method.batch_size > 0) {
+    separable = dynamic_cast<const SeparableObjective*>(&objective);
+    if (separable == nullptr) {
+      throw InvalidArgument("minimize: batch_size = " + std::to_string(method.batch_size) +
+                            " needs a SeparableObjective (a mean of terms); this objective is not one");
+    }
+    if (separable->num_terms() == 0) throw InvalidArgument("minimize: the separable objective has no terms");
+  }
+  // The optimizer updates a working copy; the driver keeps the last finite point.
+  std::vector<double> x = driver.x();
+  std::vector<double> g(x.size());
+  auto optimizer = make_optimizer(method.optimizer, {Parameter("x", std::span<double>(x), std::span<double>(g))},
+                                  method.options);
+  if (auto stop = driver.start()) return driver.finish(*stop);
+  const auto start_gradient = driver.gradient();
+  std::copy(start_gradient.begin(), start_gradient.end(), g.begin());
+
+  if (separable == nullptr) {  // full batch: gradient descent with the chosen update rule
+    for (;;) {
+      optimizer->step();
+      const double f = driver.evaluate(x, g);
+      if (auto stop = driver.advance(x, f, g)) return driver.finish(*stop);
+    }
+  }
+
+  // Mini-batch SGD: every epoch visits each term once, in a freshly shuffled order.
+  const std::size_t terms = separable->num_terms();
+  const std::size_t batch = std::min(method.batch_size, terms);
+  std::vector<std::size_t> order(terms);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  SplitMix64 rng{method.seed};
+  for (;;) {
+    shuffle(order, rng);
+    for (std::size_t begin = 0; begin < terms; begin += batch) {
+      const std::span<const std::size_t> indices(order.data() + begin, std::min(batch, terms - begin));
+      const double batch_value = driver.evaluate_terms(*separable, x, indices, g);
+      if (!detail::finite(batch_value, g)) return driver.finish(StopReason::kNonFinite, true);
+      optimizer->step();
+      // The iterate is the point after the step; its value is the batch mean that produced the step.
+      if (auto stop = driver.advance(x, batch_value, g, /*partial=*/true)) return driver.finish(*stop, true);
+    }
+    driver.count_epoch();
+    if (auto stop = driver.check_full()) return driver.finish(*stop, true);
+  }
+}
+
+MinimizeResult run_lbfgs(detail::Driver& driver, const LBFGSOptions& options) {
+  LBFGS lbfgs(driver.counted(), options);
+  std::vector<double> x = driver.x();
+  const LBFGSStatus first = lbfgs.begin(x);
+  if (first == LBFGSStatus::kNonFinite) return driver.finish(StopReason::kNonFinite);
+  if (auto stop = driver.start(lbfgs.value(), lbfgs.gradient())) return driver.finish(*stop);
+  if (first == LBFGSStatus::kGradientTolerance) return driver.finish(StopReason::kGradientTolerance);
+  for (;;) {
+    const LBFGSStatus status = lbfgs.iterate(x);
+    if (status == LBFGSStatus::kNotDescent) return driver.finish(StopReason::kNotDescent);
+    if (status == LBFGSStatus::kNonFinite) return driver.finish(StopReason::kNonFinite);
+    if (auto stop = driver.advance(x, lbfgs.value(), lbfgs.gradient())) return driver.finish(*stop);
+    switch (status) {
+      case LBFGSStatus::kGradientTolerance: return driver.finish(StopReason::kGradientTolerance);
+      case LBFGSStatus::kStepTolerance: return driver.finish(StopReason::kStepTolerance);
+      case LBFGSStatus::kValueTolerance: return driver.finish(StopReason::kRelativeChange);
+      default: break;
+    }
+  }
+}
+
+}  // namespace
+
+void Stopping::validate() const {
+  require(max_iterations >= 1, "Stopping", "max_iterations", static_cast<double>(max_iterations), "at least 1");
+  require(max_evaluations >= 1, "Stopping", "max_evaluations", static_cast<double>(max_evaluations), "at least 1");
+  require(gradient_tolerance >= 0.0, "Stopping", "gradient_tolerance", gradient_tolerance, "in [0, inf)");
+  require(relative_tolerance >= 0.0 && relative_tolerance < 1.0, "Stopping", "relative_tolerance", relative_tolerance,
+          "in [0, 1)");
+  require(time_budget_seconds > 0.0, "Stopping", "time_budget_seconds", time_budget_seconds, "positive");
+}
+
+void NewtonOptions::validate() const {
+  require(armijo > 0.0 && armijo < 1.0, "Newton", "armijo", armijo, "in (0, 1)");
+  require(backtrack > 0.0 && backtrack < 1.0, "Newton", "backtrack", backtrack, "in (0, 1)");
+  require(max_backtracks >= 1, "Newton", "max_backtracks", max_backtracks, "at least 1");
+  require(shift_floor > 0.0 && std::isfinite(shift_floor), "Newton", "shift_floor", shift_floor, "in (0, inf)");
+}
+
+void NewtonCGOptions::validate() const {
+  require(armijo > 0.0 && armijo < 1.0, "NewtonCG", "armijo", armijo, "in (0, 1)");
+  require(backtrack > 0.0 && backtrack < 1.0, "NewtonCG", "backtrack", backtrack, "in (0, 1)");
+  require(max_backtracks >= 1, "NewtonCG", "max_backtracks", max_backtracks, "at least 1");
+  require(max_cg_iterations >= 0, "NewtonCG", "max_cg_iterations", max_cg_iterations, "0 (the dimension) or more");
+}
+
+std::string_view to_string(StopReason reason) {
+  switch (reason) {
+    case StopReason::kGradientTolerance: return "gradient tolerance reached";
+    case StopReason::kRelativeChange: return "relative change of f below tolerance";
+    case StopReason::kStepTolerance: return "step below tolerance";
+    case StopReason::kMaxIterations: return "maximum iterations";
+    case StopReason::kMaxEvaluations: return "maximum evaluations";
+    case StopReason::kTimeBudget: return "time budget spent";
+    case StopReason::kNonFinite: return "non-finite value or gradient";
+    case StopReason::kCallback: return "stopped by the callback";
+    case StopReason::kLineSearchFailed: return "line search failed";
+    case StopReason::kNotDescent: return "no descent direction";
+  }
+  return "unknown";
+}
+
+MinimizeResult minimize(const Objective& objective, std::vector<double> x, const Method& method,
+                        const Stopping& stopping, const Observe& observe) {
+  detail::Driver driver(objective, std::move(x), stopping, observe);
+  return std::visit(
+      [&](const auto& m) -> MinimizeResult {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, FirstOrder>) {
+          return run_first_order(driver, objective, m);
+        } else if constexpr (std::is_same_v<M, LBFGSOptions>) {
+          m.validate();
+          return run_lbfgs(driver, m);
+        } else if constexpr (std::is_same_v<M, NewtonOptions>) {
+          m.validate();
+          return detail::run_newton(driver, objective, m);
+        } else {
+          m.validate();
+          return detail::run_newton_cg(driver, objective, m);
+        }
+      },
+      method);
+}
+
+}  // namespace descent
