@@ -152,7 +152,7 @@ LBFGSStatus LBFGS::iterate(std::span<double> x, bool evaluate_after_fixed_step) 
   }()) * options_.lr
                     : options_.lr;
   const double gtd = dot(flat_grad_, d_);
-  if (gtd > -options_.tolerance_change) return LBFGSStatus::kNotDescent;
+  if (gtd > -options_.tolerance_change) return LBFGSStatus::kSmallDirectionalDerivative;
 
   const LBFGSStatus status = options_.line_search == LineSearch::StrongWolfe
                                  ? strong_wolfe_step(x, gtd)

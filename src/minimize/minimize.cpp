@@ -106,7 +106,7 @@ MinimizeResult run_lbfgs(detail::Driver& driver, const LBFGSOptions& options) {
   if (first == LBFGSStatus::kGradientTolerance) return driver.finish(StopReason::kGradientTolerance);
   for (;;) {
     const LBFGSStatus status = lbfgs.iterate(x);
-    if (status == LBFGSStatus::kNotDescent) return driver.finish(StopReason::kNotDescent);
+    if (status == LBFGSStatus::kSmallDirectionalDerivative) return driver.finish(StopReason::kSmallDirectionalDerivative);
     if (status == LBFGSStatus::kNonFinite) return driver.finish(StopReason::kNonFinite);
     if (auto stop = driver.advance(x, lbfgs.value(), lbfgs.gradient())) return driver.finish(*stop);
     switch (status) {
@@ -154,7 +154,7 @@ std::string_view to_string(StopReason reason) {
     case StopReason::kNonFinite: return "non-finite value or gradient";
     case StopReason::kCallback: return "stopped by the callback";
     case StopReason::kLineSearchFailed: return "line search failed";
-    case StopReason::kNotDescent: return "no descent direction";
+    case StopReason::kSmallDirectionalDerivative: return "directional derivative below tolerance_change";
   }
   return "unknown";
 }

@@ -35,7 +35,7 @@ enum class LBFGSStatus : unsigned char {
   kGradientTolerance,  // max |g| <= tolerance_grad
   kStepTolerance,      // max |t d| <= tolerance_change
   kValueTolerance,     // |f_new - f_old| < tolerance_change
-  kNotDescent,         // g . d > -tolerance_change: no descent direction
+  kSmallDirectionalDerivative,  // g . d > -tolerance_change: converged along d (or d is not downhill)
   kNonFinite,          // f or g is not finite even after backing off; x is the last finite point
 };
 

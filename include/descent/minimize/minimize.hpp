@@ -78,7 +78,7 @@ enum class StopReason : unsigned char {
   kNonFinite,          // f or g became NaN or infinite: the result holds the last finite point
   kCallback,           // the callback returned false
   kLineSearchFailed,   // no step along a descent direction decreased f (Newton, Newton-CG)
-  kNotDescent,         // L-BFGS: the direction is not a descent direction
+  kSmallDirectionalDerivative,  // L-BFGS: g . d > -tolerance_change, PyTorch's test (converged along d)
 };
 std::string_view to_string(StopReason reason);
 
