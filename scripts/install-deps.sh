@@ -5,10 +5,10 @@
 #   scripts/install-deps.sh reference  # ... and regenerate tests/reference/data (PyTorch, NumPy)
 set -euo pipefail
 
-build=(g++ make cmake libcli11-dev)
+build=(g++ make cmake libcli11-dev libhwy-dev)
 run=("${build[@]}" gnuplot-nox)
 test=("${build[@]}" googletest libgtest-dev libgmock-dev nlohmann-json3-dev libbenchmark-dev)
-reference=(python3 python3-torch python3-numpy)
+reference=(python3 python3-torch python3-numpy python3-scipy)
 
 case "${1:-run}" in
   run) wanted=("${run[@]}") ;;

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 #include <tuple>
+
+#include "engine/thread_pool.hpp"
 
 namespace descent {
 namespace {
@@ -16,16 +19,76 @@ void fill(void* data, std::size_t n, double value) {
   std::fill_n(static_cast<T*>(data), n, static_cast<T>(value));
 }
 
+// Elements per chunk: 64 KiB of floats per array, small enough to balance 2-64 threads on a 10M
+// parameter step, large enough that a chunk's cost dwarfs handing it out. A multiple of every vector
+// width, and fixed: reductions add chunk results in chunk order, so results do not depend on threads.
+constexpr std::size_t kChunk = 16384;
+// Below this many elements a step runs on the calling thread: waking workers would cost more.
+constexpr std::size_t kParallelThreshold = 2 * kChunk;
+
+std::size_t default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
+
 }  // namespace
 
 Optimizer::Optimizer(std::string_view name, std::span<const SlotSpec> slots,
                      std::span<const ScalarSlotSpec> scalar_slots, std::unique_ptr<Options> defaults)
-    : name_(name), slots_(slots), scalar_slots_(scalar_slots), defaults_(std::move(defaults)), arenas_(slots.size()) {
+    : name_(name),
+      slots_(slots),
+      scalar_slots_(scalar_slots),
+      defaults_(std::move(defaults)),
+      arenas_(slots.size()),
+      threads_(default_threads()) {
   if (slots.size() > 32) throw Error("internal: at most 32 state slots");
   defaults_->validate();
 }
 
+Optimizer::~Optimizer() = default;
+Optimizer::Optimizer(Optimizer&&) noexcept = default;
+Optimizer& Optimizer::operator=(Optimizer&&) noexcept = default;
+
 void Optimizer::init(std::vector<Parameter> params) { add_param_group(std::move(params)); }
+
+void Optimizer::set_num_threads(std::size_t threads) {
+  threads = threads == 0 ? default_threads() : threads;
+  if (threads != threads_) pool_.reset();
+  threads_ = threads;
+}
+
+std::vector<Optimizer::Chunk> Optimizer::chunks_of(std::span<const std::size_t> sizes) {
+  std::vector<Chunk> chunks;
+  for (std::size_t item = 0; item < sizes.size(); ++item) {
+    for (std::size_t begin = 0; begin < sizes[item]; begin += kChunk) {
+      chunks.push_back({item, begin, std::min(begin + kChunk, sizes[item])});
+    }
+  }
+  return chunks;
+}
+
+void Optimizer::run_chunks(std::span<const Chunk> chunks, std::size_t elements,
+                           const std::function<void(const Chunk&)>& fn) {
+  if (threads_ <= 1 || chunks.size() <= 1 || elements < kParallelThreshold) {
+    for (const Chunk& c : chunks) fn(c);
+    return;
+  }
+  if (!pool_) pool_ = std::make_unique<detail::ThreadPool>(threads_);
+  pool_->run(chunks.size(), [&](std::size_t i) { fn(chunks[i]); });
+}
+
+std::vector<double> Optimizer::parallel_sum(
+    std::span<Record* const> records, const std::function<double(std::size_t, std::size_t, std::size_t)>& fn) {
+  std::vector<std::size_t> sizes;
+  std::size_t elements = 0;
+  for (const Record* r : records) {
+    sizes.push_back(r->param.size());
+    elements += r->param.size();
+  }
+  const std::vector<Chunk> chunks = chunks_of(sizes);
+  std::vector<double> partial(chunks.size());
+  run_chunks(chunks, elements, [&](const Chunk& c) { partial[&c - chunks.data()] = fn(c.item, c.begin, c.end); });
+  std::vector<double> sums(records.size(), 0.0);
+  for (std::size_t i = 0; i < chunks.size(); ++i) sums[chunks[i].item] += partial[i];
+  return sums;
+}
 
 void Optimizer::add_param_group(std::vector<Parameter> params) { add_param_group(std::move(params), defaults_->clone()); }
 
@@ -125,14 +188,28 @@ void Optimizer::step() {
     if ((needed >> s & 1u) && arenas_[s].empty()) arenas_[s] = AlignedBuffer(layout_bytes_);
   }
 
+  // Plan every group (serially: slots, per-step scalars, norms), then run all the tasks together, so
+  // that many small parameters are cut into chunks and spread over the threads like one large one.
+  std::vector<Task> tasks;
+  std::vector<Record*> active;
   for (const auto& g : groups_) {
+    active.clear();
     for (const std::size_t m : g->members_) {
       Record& r = records_[m];
       if (!r.param.has_grad()) continue;
       ++r.step;
-      update(g->options(), r);
+      active.push_back(&r);
     }
+    if (!active.empty()) plan(g->options(), active, tasks);
   }
+  std::vector<std::size_t> sizes;
+  std::size_t elements = 0;
+  for (const Task& t : tasks) {
+    sizes.push_back(t.size);
+    elements += t.size;
+  }
+  const std::vector<Chunk> chunks = chunks_of(sizes);
+  run_chunks(chunks, elements, [&](const Chunk& c) { tasks[c.item].run(c.begin, c.end); });
 }
 
 void Optimizer::zero_grad() {

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "descent/descent.hpp"
+#include "kernels/kernels.hpp"
 #include "support/safetensors_reader.hpp"
 
 namespace descent {
@@ -157,14 +158,20 @@ TEST_P(Parity, ReplaysReferenceTrajectories) {
   ASSERT_EQ(file.metadata.at("optimizer").get<std::string>(), optimizer);
   const auto cases = nlohmann::json::parse(file.metadata.at("cases").get<std::string>());
   ASSERT_GE(cases.size(), 4u);
-  for (const auto& c : cases) {
-    ASSERT_GE(c.at("steps").get<int>(), 100);
-    if (c.at("dtype") == "float64") {
-      replay<double>(optimizer, file, c);
-    } else {
-      replay<float>(optimizer, file, c);
+  // On every instruction set the kernels were compiled for and this CPU has.
+  for (const auto& [bits, target] : kernels::available_targets()) {
+    SCOPED_TRACE("target " + target);
+    kernels::use_only_target(bits);
+    for (const auto& c : cases) {
+      ASSERT_GE(c.at("steps").get<int>(), 100);
+      if (c.at("dtype") == "float64") {
+        replay<double>(optimizer, file, c);
+      } else {
+        replay<float>(optimizer, file, c);
+      }
     }
   }
+  kernels::use_only_target(0);
 #if defined(__GLIBC__) && defined(__x86_64__)
   for (const auto& [key, w] : worst_by_key()) {
     if (key.rfind(optimizer + " ", 0) == 0 && key.find(" vs torch") != std::string::npos) {

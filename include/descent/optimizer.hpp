@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -16,6 +17,10 @@
 #include "descent/parameter.hpp"
 
 namespace descent {
+
+namespace detail {
+class ThreadPool;
+}
 
 // A per-element state slot (e.g. Adam's "exp_avg"): one value per parameter element, stored in the
 // parameter's dtype, created the first time a step needs it and filled with `initial`.
@@ -49,7 +54,7 @@ class ParamGroup {
 
 class Optimizer {
  public:
-  virtual ~Optimizer() = default;
+  virtual ~Optimizer();
 
   // "Adam", "SGD", ...: the name the options of this optimizer carry.
   std::string_view name() const noexcept { return name_; }
@@ -61,6 +66,11 @@ class Optimizer {
 
   // Sets every gradient to zero (the memory stays the caller's).
   void zero_grad();
+
+  // Threads that step() uses (counting the caller); 0 means one per core of the machine, the default.
+  // Results are bitwise the same for any number of threads.
+  void set_num_threads(std::size_t threads);
+  std::size_t num_threads() const noexcept { return threads_; }
 
   // Adds a group. Throws InvalidArgument, adding nothing, for an empty group, a name already used,
   // memory shared with another parameter, or options of another optimizer.
@@ -108,8 +118,8 @@ class Optimizer {
   // may only be destroyed or assigned to.
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
-  Optimizer(Optimizer&&) noexcept = default;
-  Optimizer& operator=(Optimizer&&) noexcept = default;
+  Optimizer(Optimizer&&) noexcept;
+  Optimizer& operator=(Optimizer&&) noexcept;
 
   // What a derived optimizer's update() sees of one parameter.
   struct Record {
@@ -127,8 +137,22 @@ class Optimizer {
   // Must be called by the derived constructor (after the base is built) with the first group.
   void init(std::vector<Parameter> params);
 
-  // The update rule for one parameter; `record.step` already counts this step.
-  virtual void update(const Options& options, Record& record) = 0;
+  // One parameter's update, runnable on any sub-range of its elements: the engine cuts [0, size) into
+  // fixed chunks and runs them on its threads. `run` may touch only the elements of its range.
+  struct Task {
+    std::function<void(std::size_t begin, std::size_t end)> run;
+    std::size_t size;
+  };
+
+  // The update rule: appends one task per record (the parameters of one group that have a gradient;
+  // their step counts already include this step). Runs before any task, on the calling thread, so it
+  // may create slots and compute per-step scalars; LARS and LAMB first run parallel_sum() for norms.
+  virtual void plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) = 0;
+
+  // For each record, the sum of fn(record index, begin, end) over fixed chunks of its elements, computed
+  // in parallel and added in chunk order: the same result for any number of threads.
+  std::vector<double> parallel_sum(std::span<Record* const> records,
+                                   const std::function<double(std::size_t record, std::size_t begin, std::size_t end)>& fn);
   // Bit s set: the update with these options uses slot s. Its arena is allocated before any update runs.
   virtual std::uint32_t slots_needed(const Options& options) const = 0;
 
@@ -140,6 +164,13 @@ class Optimizer {
   }
 
  private:
+  struct Chunk {
+    std::size_t item, begin, end;
+  };
+  // Cuts items of the given sizes into chunks of at most kChunk elements, in order.
+  static std::vector<Chunk> chunks_of(std::span<const std::size_t> sizes);
+  // Runs fn(chunk) for every chunk, on the pool when there is enough work.
+  void run_chunks(std::span<const Chunk> chunks, std::size_t elements, const std::function<void(const Chunk&)>& fn);
   void* slot_data(Record& record, std::size_t slot, bool* created);
   std::pair<const void*, std::size_t> slot_view(std::string_view param, std::string_view slot, DType dtype) const;
   const Record& record(std::string_view name) const;
@@ -155,6 +186,8 @@ class Optimizer {
   std::unordered_map<std::string, std::size_t> by_name_;
   std::vector<AlignedBuffer> arenas_;  // one per slot, empty until first needed
   std::size_t layout_bytes_ = 0;       // bytes of every arena once allocated
+  std::size_t threads_;
+  std::unique_ptr<detail::ThreadPool> pool_;  // created by the first step with enough work
 };
 
 // Typed access to the options of an optimizer whose groups all hold OptionsT.

@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "optimizers/common.hpp"
+#include "kernels/kernels.hpp"
 #include "optimizers/reference.hpp"
 
 namespace descent {
@@ -37,14 +38,21 @@ Adadelta::Adadelta(std::vector<Parameter> params, const AdadeltaOptions& default
 
 std::uint32_t Adadelta::slots_needed(const Options&) const { return 1u << kSquareAvg | 1u << kAccDelta; }
 
-void Adadelta::update(const Options& options, Record& record) {
-  const auto& o = static_cast<const AdadeltaOptions&>(options);
-  visit_dtype(record.param.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const auto s = reference::AdadeltaStep::make(o);
-    reference::adadelta<T>(s, record.param.value<T>().data(), record.param.grad<T>().data(),
-                           slot<T>(record, kSquareAvg), slot<T>(record, kAccDelta), record.param.size());
-  });
+void Adadelta::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
+  const auto s = reference::AdadeltaStep::make(static_cast<const AdadeltaOptions&>(options));
+  for (Record* r : records) {
+    visit_dtype(r->param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      T* p = r->param.value<T>().data();
+      const T* g = r->param.grad<T>().data();
+      T* square_avg = slot<T>(*r, kSquareAvg);
+      T* acc_delta = slot<T>(*r, kAccDelta);
+      tasks.push_back({[=](std::size_t b, std::size_t e) {
+                         kernels::adadelta<T>(s, p + b, g + b, square_avg + b, acc_delta + b, e - b);
+                       },
+                       r->param.size()});
+    });
+  }
 }
 
 namespace reference {

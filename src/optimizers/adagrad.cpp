@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "optimizers/common.hpp"
+#include "kernels/kernels.hpp"
 #include "optimizers/reference.hpp"
 
 namespace descent {
@@ -38,16 +39,21 @@ Adagrad::Adagrad(std::vector<Parameter> params, const AdagradOptions& defaults)
 
 std::uint32_t Adagrad::slots_needed(const Options&) const { return 1u << kSum; }
 
-void Adagrad::update(const Options& options, Record& record) {
+void Adagrad::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
   const auto& o = static_cast<const AdagradOptions&>(options);
-  visit_dtype(record.param.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    bool created = false;
-    T* sum = slot<T>(record, kSum, &created);
-    if (created) std::fill_n(sum, record.param.size(), static_cast<T>(o.initial_accumulator_value()));
-    const auto s = reference::AdagradStep::make(o, record.step);
-    reference::adagrad<T>(s, record.param.value<T>().data(), record.param.grad<T>().data(), sum, record.param.size());
-  });
+  for (Record* r : records) {
+    visit_dtype(r->param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      bool created = false;
+      T* sum = slot<T>(*r, kSum, &created);
+      if (created) std::fill_n(sum, r->param.size(), static_cast<T>(o.initial_accumulator_value()));
+      const auto s = reference::AdagradStep::make(o, r->step);
+      T* p = r->param.value<T>().data();
+      const T* g = r->param.grad<T>().data();
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::adagrad<T>(s, p + b, g + b, sum + b, e - b); },
+                       r->param.size()});
+    });
+  }
 }
 
 namespace reference {

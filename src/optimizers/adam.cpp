@@ -17,6 +17,7 @@
 #include <cmath>
 
 #include "optimizers/common.hpp"
+#include "kernels/kernels.hpp"
 #include "optimizers/reference.hpp"
 
 namespace descent {
@@ -64,15 +65,24 @@ std::uint32_t AdamFamily<Decoupled>::slots_needed(const Options& options) const 
 }
 
 template <bool Decoupled>
-void AdamFamily<Decoupled>::update(const Options& options, Optimizer::Record& record) {
+void AdamFamily<Decoupled>::plan(const Options& options, std::span<Optimizer::Record* const> records,
+                                 std::vector<Optimizer::Task>& tasks) {
   const auto& o = static_cast<const AdamFamilyOptions<Decoupled>&>(options);
-  visit_dtype(record.param.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const auto s = reference::AdamStep::make(o, record.step);
-    reference::adam<T>(s, record.param.template value<T>().data(), record.param.template grad<T>().data(),
-                       this->template slot<T>(record, kExpAvg), this->template slot<T>(record, kExpAvgSq),
-                       o.amsgrad() ? this->template slot<T>(record, kMaxExpAvgSq) : nullptr, record.param.size());
-  });
+  for (Optimizer::Record* r : records) {
+    visit_dtype(r->param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const auto s = reference::AdamStep::make(o, r->step);
+      T* p = r->param.template value<T>().data();
+      const T* g = r->param.template grad<T>().data();
+      T* m = this->template slot<T>(*r, kExpAvg);
+      T* v = this->template slot<T>(*r, kExpAvgSq);
+      T* vmax = o.amsgrad() ? this->template slot<T>(*r, kMaxExpAvgSq) : nullptr;
+      tasks.push_back({[=](std::size_t b, std::size_t e) {
+                         kernels::adam<T>(s, p + b, g + b, m + b, v + b, vmax ? vmax + b : nullptr, e - b);
+                       },
+                       r->param.size()});
+    });
+  }
 }
 
 template class AdamFamilyOptions<false>;

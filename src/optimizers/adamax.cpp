@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "optimizers/common.hpp"
+#include "kernels/kernels.hpp"
 #include "optimizers/reference.hpp"
 
 namespace descent {
@@ -38,14 +39,20 @@ Adamax::Adamax(std::vector<Parameter> params, const AdamaxOptions& defaults)
 
 std::uint32_t Adamax::slots_needed(const Options&) const { return 1u << kExpAvg | 1u << kExpInf; }
 
-void Adamax::update(const Options& options, Record& record) {
+void Adamax::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
   const auto& o = static_cast<const AdamaxOptions&>(options);
-  visit_dtype(record.param.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const auto s = reference::AdamaxStep::make(o, record.step);
-    reference::adamax<T>(s, record.param.value<T>().data(), record.param.grad<T>().data(), slot<T>(record, kExpAvg),
-                         slot<T>(record, kExpInf), record.param.size());
-  });
+  for (Record* r : records) {
+    visit_dtype(r->param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const auto s = reference::AdamaxStep::make(o, r->step);
+      T* p = r->param.value<T>().data();
+      const T* g = r->param.grad<T>().data();
+      T* m = slot<T>(*r, kExpAvg);
+      T* u = slot<T>(*r, kExpInf);
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::adamax<T>(s, p + b, g + b, m + b, u + b, e - b); },
+                       r->param.size()});
+    });
+  }
 }
 
 namespace reference {

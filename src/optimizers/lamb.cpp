@@ -18,6 +18,7 @@
 #include <cmath>
 
 #include "optimizers/common.hpp"
+#include "kernels/kernels.hpp"
 #include "optimizers/reference.hpp"
 
 namespace descent {
@@ -64,19 +65,49 @@ LAMB::LAMB(std::vector<Parameter> params, const LAMBOptions& defaults)
 
 std::uint32_t LAMB::slots_needed(const Options&) const { return 1u << kExpAvg | 1u << kExpAvgSq; }
 
-void LAMB::update(const Options& options, Record& record) {
+void LAMB::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
   const auto& o = static_cast<const LAMBOptions&>(options);
-  visit_dtype(record.param.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    T* param = record.param.value<T>().data();
-    T* exp_avg = slot<T>(record, kExpAvg);
-    T* exp_avg_sq = slot<T>(record, kExpAvgSq);
-    const std::size_t n = record.param.size();
-    const auto s = reference::LAMBStep::make(o, record.step);
-    const double direction_sq = reference::lamb_moments<T>(s, param, record.param.grad<T>().data(), exp_avg, exp_avg_sq, n);
-    const double weight_sq = o.exclude() ? 0.0 : detail::sum_of_squares(param, n);
-    reference::lamb_apply<T>(s, reference::LAMBStep::scaled_lr(o, weight_sq, direction_sq), param, exp_avg, exp_avg_sq, n);
+  std::vector<reference::LAMBStep> steps;
+  for (Record* r : records) {
+    steps.push_back(reference::LAMBStep::make(o, r->step));
+    visit_dtype(r->param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      (void)slot<T>(*r, kExpAvg);  // created here, on the calling thread, before the parallel passes
+      (void)slot<T>(*r, kExpAvgSq);
+    });
+  }
+  // ||w|| before the step, then the moments' update with ||u|| (pass 1), both summed chunk by chunk.
+  std::vector<double> weight_sq(records.size(), 0.0);
+  if (!o.exclude()) {
+    weight_sq = parallel_sum(records, [&](std::size_t i, std::size_t b, std::size_t e) {
+      const Parameter& p = records[i]->param;
+      return visit_dtype(p.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        return kernels::sum_of_squares<T>(p.value<T>().data() + b, e - b);
+      });
+    });
+  }
+  const std::vector<double> direction_sq = parallel_sum(records, [&](std::size_t i, std::size_t b, std::size_t e) {
+    Record& r = *records[i];
+    return visit_dtype(r.param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      return kernels::lamb_moments<T>(steps[i], r.param.value<T>().data() + b, r.param.grad<T>().data() + b,
+                                      slot<T>(r, kExpAvg) + b, slot<T>(r, kExpAvgSq) + b, e - b);
+    });
   });
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    Record* r = records[i];
+    visit_dtype(r->param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const auto s = steps[i];
+      const double scaled_lr = reference::LAMBStep::scaled_lr(o, weight_sq[i], direction_sq[i]);
+      T* p = r->param.value<T>().data();
+      const T* m = slot<T>(*r, kExpAvg);
+      const T* v = slot<T>(*r, kExpAvgSq);
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::lamb_apply<T>(s, scaled_lr, p + b, m + b, v + b, e - b); },
+                       r->param.size()});
+    });
+  }
 }
 
 namespace reference {

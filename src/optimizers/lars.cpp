@@ -14,6 +14,7 @@
 #include <cmath>
 
 #include "optimizers/common.hpp"
+#include "kernels/kernels.hpp"
 #include "optimizers/reference.hpp"
 
 namespace descent {
@@ -50,18 +51,36 @@ std::uint32_t LARS::slots_needed(const Options& options) const {
   return static_cast<const LARSOptions&>(options).momentum() != 0.0 ? 1u << kMomentumBuffer : 0u;
 }
 
-void LARS::update(const Options& options, Record& record) {
+void LARS::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
   const auto& o = static_cast<const LARSOptions&>(options);
-  visit_dtype(record.param.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    T* param = record.param.value<T>().data();
-    const T* grad = record.param.grad<T>().data();
-    const std::size_t n = record.param.size();
-    const double weight_norm = o.exclude() ? 0.0 : std::sqrt(detail::sum_of_squares(param, n));
-    const double grad_norm = o.exclude() ? 0.0 : std::sqrt(detail::sum_of_squares(grad, n));
-    const auto s = reference::LARSStep::make(o, weight_norm, grad_norm);
-    reference::lars<T>(s, param, grad, o.momentum() != 0.0 ? slot<T>(record, kMomentumBuffer) : nullptr, n);
-  });
+  // The norms of every weight and gradient first (before any update), summed chunk by chunk.
+  const auto norms_of = [&](bool of_grad) {
+    return parallel_sum(records, [&](std::size_t i, std::size_t b, std::size_t e) {
+      const Parameter& p = records[i]->param;
+      return visit_dtype(p.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* x = of_grad ? p.grad<T>().data() : p.value<T>().data();
+        return kernels::sum_of_squares<T>(x + b, e - b);
+      });
+    });
+  };
+  std::vector<double> weight_sq(records.size(), 0.0), grad_sq(records.size(), 0.0);
+  if (!o.exclude()) {
+    weight_sq = norms_of(false);
+    grad_sq = norms_of(true);
+  }
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    Record* r = records[i];
+    visit_dtype(r->param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const auto s = reference::LARSStep::make(o, std::sqrt(weight_sq[i]), std::sqrt(grad_sq[i]));
+      T* p = r->param.value<T>().data();
+      const T* g = r->param.grad<T>().data();
+      T* buf = o.momentum() != 0.0 ? slot<T>(*r, kMomentumBuffer) : nullptr;
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::lars<T>(s, p + b, g + b, buf ? buf + b : nullptr, e - b); },
+                       r->param.size()});
+    });
+  }
 }
 
 namespace reference {

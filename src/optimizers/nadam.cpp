@@ -17,6 +17,7 @@
 #include <cmath>
 
 #include "optimizers/common.hpp"
+#include "kernels/kernels.hpp"
 #include "optimizers/reference.hpp"
 
 namespace descent {
@@ -51,14 +52,20 @@ NAdam::NAdam(std::vector<Parameter> params, const NAdamOptions& defaults)
 
 std::uint32_t NAdam::slots_needed(const Options&) const { return 1u << kExpAvg | 1u << kExpAvgSq; }
 
-void NAdam::update(const Options& options, Record& record) {
+void NAdam::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
   const auto& o = static_cast<const NAdamOptions&>(options);
-  visit_dtype(record.param.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const auto s = reference::NAdamStep::make(o, record.step, record.scalars[kMuProduct]);
-    reference::nadam<T>(s, record.param.value<T>().data(), record.param.grad<T>().data(), slot<T>(record, kExpAvg),
-                        slot<T>(record, kExpAvgSq), record.param.size());
-  });
+  for (Record* r : records) {
+    visit_dtype(r->param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const auto s = reference::NAdamStep::make(o, r->step, r->scalars[kMuProduct]);
+      T* p = r->param.value<T>().data();
+      const T* g = r->param.grad<T>().data();
+      T* m = slot<T>(*r, kExpAvg);
+      T* v = slot<T>(*r, kExpAvgSq);
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::nadam<T>(s, p + b, g + b, m + b, v + b, e - b); },
+                       r->param.size()});
+    });
+  }
 }
 
 namespace reference {

@@ -16,6 +16,7 @@
 #include <cmath>
 
 #include "optimizers/common.hpp"
+#include "kernels/kernels.hpp"
 #include "optimizers/reference.hpp"
 
 namespace descent {
@@ -43,14 +44,20 @@ RAdam::RAdam(std::vector<Parameter> params, const RAdamOptions& defaults)
 
 std::uint32_t RAdam::slots_needed(const Options&) const { return 1u << kExpAvg | 1u << kExpAvgSq; }
 
-void RAdam::update(const Options& options, Record& record) {
+void RAdam::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
   const auto& o = static_cast<const RAdamOptions&>(options);
-  visit_dtype(record.param.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const auto s = reference::RAdamStep::make(o, record.step);
-    reference::radam<T>(s, record.param.value<T>().data(), record.param.grad<T>().data(), slot<T>(record, kExpAvg),
-                        slot<T>(record, kExpAvgSq), record.param.size());
-  });
+  for (Record* r : records) {
+    visit_dtype(r->param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const auto s = reference::RAdamStep::make(o, r->step);
+      T* p = r->param.value<T>().data();
+      const T* g = r->param.grad<T>().data();
+      T* m = slot<T>(*r, kExpAvg);
+      T* v = slot<T>(*r, kExpAvgSq);
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::radam<T>(s, p + b, g + b, m + b, v + b, e - b); },
+                       r->param.size()});
+    });
+  }
 }
 
 namespace reference {

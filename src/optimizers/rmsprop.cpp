@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "optimizers/common.hpp"
+#include "kernels/kernels.hpp"
 #include "optimizers/reference.hpp"
 
 namespace descent {
@@ -44,15 +45,24 @@ std::uint32_t RMSprop::slots_needed(const Options& options) const {
   return 1u << kSquareAvg | (o.momentum() > 0.0 ? 1u << kMomentumBuffer : 0u) | (o.centered() ? 1u << kGradAvg : 0u);
 }
 
-void RMSprop::update(const Options& options, Record& record) {
+void RMSprop::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
   const auto& o = static_cast<const RMSpropOptions&>(options);
-  visit_dtype(record.param.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const auto s = reference::RMSpropStep::make(o);
-    reference::rmsprop<T>(s, record.param.value<T>().data(), record.param.grad<T>().data(),
-                          slot<T>(record, kSquareAvg), o.momentum() > 0.0 ? slot<T>(record, kMomentumBuffer) : nullptr,
-                          o.centered() ? slot<T>(record, kGradAvg) : nullptr, record.param.size());
-  });
+  const auto s = reference::RMSpropStep::make(o);
+  for (Record* r : records) {
+    visit_dtype(r->param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      T* p = r->param.value<T>().data();
+      const T* g = r->param.grad<T>().data();
+      T* square_avg = slot<T>(*r, kSquareAvg);
+      T* buf = o.momentum() > 0.0 ? slot<T>(*r, kMomentumBuffer) : nullptr;
+      T* grad_avg = o.centered() ? slot<T>(*r, kGradAvg) : nullptr;
+      tasks.push_back({[=](std::size_t b, std::size_t e) {
+                         kernels::rmsprop<T>(s, p + b, g + b, square_avg + b, buf ? buf + b : nullptr,
+                                             grad_avg ? grad_avg + b : nullptr, e - b);
+                       },
+                       r->param.size()});
+    });
+  }
 }
 
 namespace reference {

@@ -10,6 +10,7 @@
 #include <array>
 
 #include "optimizers/common.hpp"
+#include "kernels/kernels.hpp"
 #include "optimizers/reference.hpp"
 
 namespace descent {
@@ -46,15 +47,20 @@ std::uint32_t SGD::slots_needed(const Options& options) const {
   return static_cast<const SGDOptions&>(options).momentum() != 0.0 ? 1u << kMomentumBuffer : 0u;
 }
 
-void SGD::update(const Options& options, Record& record) {
+void SGD::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
   const auto& o = static_cast<const SGDOptions&>(options);
-  visit_dtype(record.param.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    bool first = false;
-    T* buf = o.momentum() != 0.0 ? slot<T>(record, kMomentumBuffer, &first) : nullptr;
-    const auto s = reference::SGDStep::make(o, first);
-    reference::sgd<T>(s, record.param.value<T>().data(), record.param.grad<T>().data(), buf, record.param.size());
-  });
+  for (Record* r : records) {
+    visit_dtype(r->param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      bool first = false;
+      T* buf = o.momentum() != 0.0 ? slot<T>(*r, kMomentumBuffer, &first) : nullptr;
+      const auto s = reference::SGDStep::make(o, first);
+      T* p = r->param.value<T>().data();
+      const T* g = r->param.grad<T>().data();
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::sgd<T>(s, p + b, g + b, buf ? buf + b : nullptr, e - b); },
+                       r->param.size()});
+    });
+  }
 }
 
 namespace reference {

@@ -33,7 +33,7 @@ class Adadelta final : public OptimizerWith<AdadeltaOptions> {
   explicit Adadelta(std::vector<Parameter> params, const AdadeltaOptions& defaults = AdadeltaOptions());
 
  private:
-  void update(const Options& options, Record& record) override;
+  void plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) override;
   std::uint32_t slots_needed(const Options& options) const override;
 };
 

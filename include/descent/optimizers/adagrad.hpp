@@ -36,7 +36,7 @@ class Adagrad final : public OptimizerWith<AdagradOptions> {
   explicit Adagrad(std::vector<Parameter> params, const AdagradOptions& defaults = AdagradOptions());
 
  private:
-  void update(const Options& options, Record& record) override;
+  void plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) override;
   std::uint32_t slots_needed(const Options& options) const override;
 };
 

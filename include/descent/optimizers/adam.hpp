@@ -53,7 +53,8 @@ class AdamFamily final : public OptimizerWith<AdamFamilyOptions<Decoupled>> {
                       const AdamFamilyOptions<Decoupled>& defaults = AdamFamilyOptions<Decoupled>());
 
  private:
-  void update(const Options& options, Optimizer::Record& record) override;
+  void plan(const Options& options, std::span<Optimizer::Record* const> records,
+            std::vector<Optimizer::Task>& tasks) override;
   std::uint32_t slots_needed(const Options& options) const override;
 };
 

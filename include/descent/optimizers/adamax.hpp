@@ -34,7 +34,7 @@ class Adamax final : public OptimizerWith<AdamaxOptions> {
   explicit Adamax(std::vector<Parameter> params, const AdamaxOptions& defaults = AdamaxOptions());
 
  private:
-  void update(const Options& options, Record& record) override;
+  void plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) override;
   std::uint32_t slots_needed(const Options& options) const override;
 };
 

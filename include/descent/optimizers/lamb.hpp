@@ -52,7 +52,7 @@ class LAMB final : public OptimizerWith<LAMBOptions> {
   explicit LAMB(std::vector<Parameter> params, const LAMBOptions& defaults = LAMBOptions());
 
  private:
-  void update(const Options& options, Record& record) override;
+  void plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) override;
   std::uint32_t slots_needed(const Options& options) const override;
 };
 

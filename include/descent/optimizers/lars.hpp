@@ -43,7 +43,7 @@ class LARS final : public OptimizerWith<LARSOptions> {
   explicit LARS(std::vector<Parameter> params, const LARSOptions& defaults = LARSOptions());
 
  private:
-  void update(const Options& options, Record& record) override;
+  void plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) override;
   std::uint32_t slots_needed(const Options& options) const override;
 };
 

@@ -40,7 +40,7 @@ class NAdam final : public OptimizerWith<NAdamOptions> {
   explicit NAdam(std::vector<Parameter> params, const NAdamOptions& defaults = NAdamOptions());
 
  private:
-  void update(const Options& options, Record& record) override;
+  void plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) override;
   std::uint32_t slots_needed(const Options& options) const override;
 };
 

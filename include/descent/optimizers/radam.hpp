@@ -35,7 +35,7 @@ class RAdam final : public OptimizerWith<RAdamOptions> {
   explicit RAdam(std::vector<Parameter> params, const RAdamOptions& defaults = RAdamOptions());
 
  private:
-  void update(const Options& options, Record& record) override;
+  void plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) override;
   std::uint32_t slots_needed(const Options& options) const override;
 };
 

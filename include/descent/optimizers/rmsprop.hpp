@@ -37,7 +37,7 @@ class RMSprop final : public OptimizerWith<RMSpropOptions> {
   explicit RMSprop(std::vector<Parameter> params, const RMSpropOptions& defaults = RMSpropOptions());
 
  private:
-  void update(const Options& options, Record& record) override;
+  void plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) override;
   std::uint32_t slots_needed(const Options& options) const override;
 };
 

@@ -37,7 +37,7 @@ class SGD final : public OptimizerWith<SGDOptions> {
   explicit SGD(std::vector<Parameter> params, const SGDOptions& defaults = SGDOptions());
 
  private:
-  void update(const Options& options, Record& record) override;
+  void plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) override;
   std::uint32_t slots_needed(const Options& options) const override;
 };
 
