@@ -9,6 +9,7 @@
 #include "descent/error.hpp"
 #include "descent/factory.hpp"
 #include "minimize/driver.hpp"
+#include "random.hpp"
 
 namespace descent {
 namespace detail {
@@ -23,30 +24,6 @@ void require(bool ok, const char* owner, const char* option, double value, const
     throw InvalidArgument(std::string(owner) + ": option '" + option + "' = " + format_number(value) +
                           " is out of range: must be " + range);
   }
-}
-
-// splitmix64 (Steele, Lea, Flood 2014): a tiny generator whose sequence is the same on every platform,
-// unlike std::shuffle with the standard distributions.
-struct SplitMix64 {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, bound), without modulo bias (Lemire's rejection method).
-  std::uint64_t below(std::uint64_t bound) {
-    const std::uint64_t threshold = (0 - bound) % bound;
-    for (;;) {
-      const __uint128_t product = static_cast<__uint128_t>(next()) * bound;
-      if (static_cast<std::uint64_t>(product) >= threshold) return static_cast<std::uint64_t>(product >> 64);
-    }
-  }
-};
-
-void shuffle(std::vector<std::size_t>& order, SplitMix64& rng) {  // Fisher-Yates
-  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
 }
 
 MinimizeResult run_first_order(detail::Driver& driver, const Objective& objective, const FirstOrder& method) {
@@ -81,9 +58,9 @@ MinimizeResult run_first_order(detail::Driver& driver, const Objective& objectiv
   const std::size_t batch = std::min(method.batch_size, terms);
   std::vector<std::size_t> order(terms);
   std::iota(order.begin(), order.end(), std::size_t{0});
-  SplitMix64 rng{method.seed};
+  detail::SplitMix64 rng(method.seed);
   for (;;) {
-    shuffle(order, rng);
+    rng.shuffle(order);
     for (std::size_t begin = 0; begin < terms; begin += batch) {
       const std::span<const std::size_t> indices(order.data() + begin, std::min(batch, terms - begin));
       const double batch_value = driver.evaluate_terms(*separable, x, indices, g);

@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "descent/error.hpp"
+#include "random.hpp"
 
 namespace descent {
 namespace {
@@ -470,30 +471,7 @@ TestProblem saddle(std::size_t) {
 
 // ---- logistic regression's data ---------------------------------------------------------------------
 
-// splitmix64 (Steele, Lea & Flood, OOPSLA 2014): a tiny generator whose output is the same everywhere.
-class SplitMix64 {
- public:
-  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, 1) with 53 random bits.
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  // Approximately standard normal: the sum of 12 uniforms minus 6 (Irwin-Hall; mean 0, variance 1, tails cut
-  // at +-6). Box-Muller would need log and cos, which are not correctly rounded everywhere; these are only
-  // additions, so the data is bit-for-bit identical on every IEEE platform.
-  double normal() {
-    double sum = 0.0;
-    for (int i = 0; i < 12; ++i) sum += uniform();
-    return sum - 6.0;
-  }
-
- private:
-  std::uint64_t state_;
-};
+using detail::SplitMix64;
 
 constexpr std::uint64_t kLogisticSeed = 20240601;
 
