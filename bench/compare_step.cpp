@@ -1,0 +1,190 @@
+// Times one optimizer step of descent beside its memory roof, for bench/compare.sh.
+//
+// The roof of an optimizer is a plain loop that reads and writes exactly the bytes the optimizer's step
+// must move (Adam in float32: p, g, m, v read and p, m, v written, 28 bytes per parameter), run on the
+// same thread pool in the same chunks. LARS and LAMB need norms before their update, so their roofs
+// include those extra passes. Prints one JSON object per measurement, one per line.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "descent/descent.hpp"
+#include "engine/thread_pool.hpp"
+#include "kernels/kernels.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kChunk = 16384;  // the engine's chunk size
+
+// One pass of a roof: `reads` arrays only read, `updates` arrays read and written.
+struct Pass {
+  int reads, updates;
+};
+
+struct Config {
+  std::string optimizer;                   // descent's name
+  std::map<std::string, double> options;  // for descent (PyTorch gets the same in bench/torch_step.py)
+  std::vector<Pass> roof;                  // the bytes the step must move, pass by pass
+};
+
+// Adam in float32: read g, update p m v (4 reads + 3 writes = 28 bytes per parameter).
+const std::vector<Config>& configs() {
+  static const std::vector<Config> all{
+      {"sgd", {{"momentum", 0.9}}, {{1, 2}}},
+      {"adagrad", {}, {{1, 2}}},
+      {"adadelta", {}, {{1, 3}}},
+      {"rmsprop", {}, {{1, 2}}},
+      {"adam", {}, {{1, 3}}},
+      {"adamw", {}, {{1, 3}}},
+      {"adamax", {}, {{1, 3}}},
+      {"nadam", {}, {{1, 3}}},
+      {"radam", {}, {{1, 3}}},
+      {"lars", {}, {{2, 0}, {1, 2}}},          // norms of p and g; then g read, p and buf updated
+      {"lamb", {}, {{1, 0}, {2, 2}, {2, 1}}},  // norm of p; moments (p, g read; m, v updated); apply
+  };
+  return all;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// The roof's passes, each a loop the compiler vectorizes: R arrays only read, U arrays read and written.
+template <int R, int U>
+void update_pass(float* const* arrays, std::size_t b, std::size_t e) {
+  const float* in[R > 0 ? R : 1];
+  float* out[U > 0 ? U : 1];
+  for (int r = 0; r < R; ++r) in[r] = arrays[r];
+  for (int u = 0; u < U; ++u) out[u] = arrays[4 + u];
+  for (std::size_t i = b; i < e; ++i) {
+    float sum = 0.0f;
+    for (int r = 0; r < R; ++r) sum += in[r][i];
+    for (int u = 0; u < U; ++u) out[u][i] = out[u][i] * 0.5f + sum;
+  }
+}
+
+// A norm pass: R arrays read, 16 independent partial sums (no reassociation needed to vectorize).
+template <int R>
+float reduce_pass(float* const* arrays, std::size_t b, std::size_t e) {
+  float acc[16] = {};
+  for (int r = 0; r < R; ++r) {
+    const float* x = arrays[r];
+    std::size_t i = b;
+    for (; i + 16 <= e; i += 16) {
+      for (int j = 0; j < 16; ++j) acc[j] += x[i + static_cast<std::size_t>(j)] * x[i + static_cast<std::size_t>(j)];
+    }
+    for (; i < e; ++i) acc[0] += x[i] * x[i];
+  }
+  float sum = 0.0f;
+  for (const float v : acc) sum += v;
+  return sum;
+}
+
+float run_pass(const Pass& pass, float* const* arrays, std::size_t b, std::size_t e) {
+  switch (pass.reads * 10 + pass.updates) {
+    case 12: update_pass<1, 2>(arrays, b, e); return 0.0f;
+    case 13: update_pass<1, 3>(arrays, b, e); return 0.0f;
+    case 22: update_pass<2, 2>(arrays, b, e); return 0.0f;
+    case 21: update_pass<2, 1>(arrays, b, e); return 0.0f;
+    case 10: return reduce_pass<1>(arrays, b, e);
+    case 20: return reduce_pass<2>(arrays, b, e);
+    default: std::fprintf(stderr, "no roof pass for %d reads, %d updates\n", pass.reads, pass.updates); std::exit(1);
+  }
+}
+
+// The roof's arrays and pool, set up once; run() times one step's worth of passes.
+class Roof {
+ public:
+  Roof(std::vector<Pass> passes, std::size_t n, std::size_t threads)
+      : passes_(std::move(passes)), n_(n), storage_(8, std::vector<float>(n, 1.0f)), pool_(threads),
+        partial_((n + kChunk - 1) / kChunk) {
+    for (std::size_t a = 0; a < 8; ++a) arrays_[a] = storage_[a].data();
+  }
+  double run() {
+    const auto start = Clock::now();
+    for (const Pass& pass : passes_) {
+      pool_.run(partial_.size(), [&](std::size_t c) {
+        partial_[c] = run_pass(pass, arrays_, c * kChunk, std::min(n_, (c + 1) * kChunk));
+      });
+      for (const float v : partial_) sink_ += v;
+    }
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  }
+  double sink() const { return sink_; }
+
+ private:
+  std::vector<Pass> passes_;
+  std::size_t n_;
+  std::vector<std::vector<float>> storage_;
+  float* arrays_[8];
+  descent::detail::ThreadPool pool_;
+  std::vector<float> partial_;
+  double sink_ = 0.0;
+};
+
+// descent's optimizer over n float32 parameters split into `tensors` equal tensors.
+struct Subject {
+  std::vector<float> w, g;
+  std::unique_ptr<descent::Optimizer> opt;
+  Subject(const Config& config, std::size_t n, std::size_t tensors, std::size_t threads) {
+    const std::size_t each = n / tensors;
+    w.resize(each * tensors);
+    g.resize(w.size());
+    std::mt19937 rng(1);
+    std::normal_distribution<float> normal;
+    for (auto& v : w) v = normal(rng);
+    for (auto& v : g) v = normal(rng);
+    std::vector<descent::Parameter> params;
+    for (std::size_t t = 0; t < tensors; ++t) {
+      params.emplace_back("p" + std::to_string(t), std::span(w).subspan(t * each, each),
+                          std::span(g).subspan(t * each, each));
+    }
+    auto options = config.options;
+    options["lr"] = 1e-6;
+    opt = descent::make_optimizer(config.optimizer, std::move(params), options);
+    opt->set_num_threads(threads);
+  }
+  double run() {
+    const auto start = Clock::now();
+    opt->step();
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::size_t n = argc > 1 ? std::stoul(argv[1]) : 10'000'000;
+  const int repeats = argc > 2 ? std::stoi(argv[2]) : 9;
+  std::printf("{\"target\": \"%s\"}\n", descent::kernels::current_target().c_str());
+  for (const Config& config : configs()) {
+    for (const std::size_t tensors : {std::size_t{1}, std::size_t{200}}) {
+      for (const std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
+        // Roof and descent alternate, repeat by repeat, so that the machine's drift hits both alike.
+        Roof roof(config.roof, n, threads);
+        Subject subject(config, n, tensors, threads);
+        std::vector<double> roof_times, descent_times;
+        for (int r = 0; r < repeats + 2; ++r) {
+          const double a = roof.run(), b = subject.run();
+          if (r >= 2) {
+            roof_times.push_back(a);
+            descent_times.push_back(b);
+          }
+        }
+        std::printf("{\"optimizer\": \"%s\", \"parameters\": %zu, \"tensors\": %zu, \"threads\": %zu, "
+                    "\"roof_s\": %.6g, \"descent_s\": %.6g}\n",
+                    config.optimizer.c_str(), n, tensors, threads, median(roof_times), median(descent_times));
+        if (roof.sink() == 1.5) std::printf("#");
+        std::fflush(stdout);
+      }
+    }
+  }
+}
