@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: install what is missing, build Release, compare every optimizer of the notes on the
-# classic test functions, and write the report (tables, loss curves, paths on contour plots).
+# The main job: install what is missing (Fashion-MNIST too), build Release, train the same MLP on
+# Fashion-MNIST with every optimizer, draw every optimizer's path on Rosenbrock, the saddle x^2 - y^2 and
+# other classic functions, and write the report.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -9,11 +10,15 @@ cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DDESCENT_BUILD_TESTS=OFF
 cmake --build build/release -j"$(nproc)"
 
 report=report
-for function in rosenbrock beale quadratic saddle; do
+descent=build/release/apps/descent/descent
+echo
+"$descent" compare --data auto --epochs 5 --out "$report"
+for function in rosenbrock saddle beale quadratic; do
   echo
-  build/release/apps/descent/descent compare --function "$function" --out "$report"
+  "$descent" trajectory --function "$function" --out "$report"
 done
 
 echo
-echo "Report in $report/: for each function, summary.md (table), loss.png (progress per step) and"
-echo "paths.png (every optimizer's path on the contours); data in runs/*.csv."
+echo "Report in $report/:"
+echo "  fashion-mnist/ (or spirals/ without the data set): summary.md, loss-step.png, loss-time.png, accuracy.png"
+echo "  rosenbrock/, saddle/, beale/, quadratic/: summary.md, paths.png (every path on the contours), loss.png"

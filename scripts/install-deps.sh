@@ -5,8 +5,8 @@
 #   scripts/install-deps.sh reference  # ... and regenerate tests/reference/data (PyTorch, NumPy)
 set -euo pipefail
 
-build=(g++ make cmake libcli11-dev libhwy-dev)
-run=("${build[@]}" gnuplot-nox)
+build=(g++ make cmake libcli11-dev libhwy-dev zlib1g-dev libopenblas-dev)
+run=("${build[@]}" gnuplot-nox dataset-fashion-mnist)
 test=("${build[@]}" googletest libgtest-dev libgmock-dev nlohmann-json3-dev libbenchmark-dev)
 reference=(python3 python3-torch python3-numpy python3-scipy)
 

@@ -3,11 +3,17 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
+#include <iomanip>
 #include <cmath>
 #include <iostream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "compare.hpp"
+#include "compare_mlp.hpp"
+#include "train.hpp"
 #include "convergence.hpp"
 #include "descent/descent.hpp"
 #include "descent/minimize/test_problems.hpp"
@@ -96,22 +102,70 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "descent 0.1.0");
   app.require_subcommand(1);
 
+  // compare --function and trajectory: optimizers on a 2-D test function; compare on data: the MLP.
   cli::CompareConfig config;
+  cli::MlpCompareConfig mlp_config;
   std::vector<std::string> optimizer_names_given;
-  auto* compare = app.add_subcommand("compare", "Run optimizers on a test function, each at its best learning rate; "
-                                                "write a summary table, loss curves and paths on the contours");
-  compare->add_option("-f,--function", config.function, "test function (see `descent list`)")->capture_default_str();
-  compare->add_option("-o,--optimizers", optimizer_names_given, "comma-separated presets (default: all of them)")
-      ->delimiter(',');
-  compare->add_option("-n,--steps", config.steps, "maximum steps per run")
-      ->capture_default_str()
-      ->check(integer_between(1, 10'000'000));
-  compare->add_option("--lr", config.lr, "learning rate for every optimizer (default: tune each over a log grid)")
-      ->check(positive_real());
-  compare->add_option("--tolerance", config.tolerance, "target gap f - f*")->capture_default_str()->check(positive_real());
-  compare->add_option("--out", config.out, "report folder")->capture_default_str();
+  std::filesystem::path out = "report";
   bool no_plots = false;
-  compare->add_flag("--no-plots", no_plots, "write data only, no gnuplot pictures");
+  const auto add_function_options = [&](CLI::App* sub, bool function_default) {
+    auto* function = sub->add_option("-f,--function", config.function,
+                                     "2-D test function (see `descent list`)" +
+                                         std::string(function_default ? "" : "; without it, compare trains on --data"));
+    if (function_default) function->capture_default_str();
+    sub->add_option("-n,--steps", config.steps, "maximum steps per run (functions)")
+        ->capture_default_str()
+        ->check(integer_between(1, 10'000'000));
+    sub->add_option("--lr", config.lr, "learning rate for every optimizer (functions; default: tune each on a log grid)")
+        ->check(positive_real());
+    sub->add_option("--tolerance", config.tolerance, "target gap f - f* (functions)")->capture_default_str()->check(positive_real());
+  };
+  const auto add_common_options = [&](CLI::App* sub) {
+    sub->add_option("-o,--optimizers", optimizer_names_given, "comma-separated presets (default: all of them)")
+        ->delimiter(',');
+    sub->add_option("--out", out, "report folder")->capture_default_str();
+    sub->add_flag("--no-plots", no_plots, "write data only, no gnuplot pictures");
+  };
+  auto* compare = app.add_subcommand(
+      "compare", "Train the same MLP with each optimizer on a data set (or, with --function, race them on a test "
+                 "function); write a summary table and plots");
+  add_function_options(compare, false);
+  add_common_options(compare);
+  compare->add_option("--data", mlp_config.data, "fashion-mnist, spirals, a folder of MNIST-format files, or auto "
+                                                 "(Fashion-MNIST if installed, else the spirals)")
+      ->capture_default_str();
+  compare->add_option("--model", mlp_config.model, "layer sizes, e.g. 784-256-10 (default: the data set's)");
+  compare->add_option("--epochs", mlp_config.epochs, "epochs per optimizer")->capture_default_str()->check(integer_between(1, 100000));
+  compare->add_option("--batch-size", mlp_config.batch_size, "mini-batch size (0: full batch)")->capture_default_str();
+  compare->add_option("--seed", mlp_config.seed, "initial weights and batch order")->capture_default_str();
+  compare->add_option("--threads", mlp_config.threads, "update engine threads (0: one per core)")->capture_default_str();
+
+  auto* trajectory = app.add_subcommand(
+      "trajectory", "Draw each optimizer's path on a 2-D function's contours (momentum overshooting, Adagrad's "
+                    "shrinking steps, escaping a saddle), with loss curves and a summary");
+  add_function_options(trajectory, true);
+  add_common_options(trajectory);
+
+  cli::TrainCommand train_command;
+  auto* train = app.add_subcommand("train", "Train an MLP on real data with one optimizer; progress, metrics as CSV "
+                                            "and JSON, final test accuracy");
+  train->add_option("--optimizer", train_command.optimizer, "a preset or library optimizer")->capture_default_str();
+  train->add_option("--lr", train_command.lr, "learning rate (default: the optimizer's usual rate for this network)")
+      ->check(positive_real());
+  train->add_option("--epochs", train_command.epochs)->capture_default_str()->check(integer_between(1, 100000));
+  train->add_option("--batch-size", train_command.batch_size, "mini-batch size (0: full batch)")->capture_default_str();
+  train->add_option("--model", train_command.model, "layer sizes, e.g. 784-256-10 (default: the data set's)");
+  train->add_option("--data", train_command.data, "fashion-mnist, spirals, a folder of MNIST-format files, or auto")
+      ->capture_default_str();
+  train->add_option("--schedule", train_command.schedule, cli::schedule_help())->capture_default_str();
+  train->add_option("--activation", train_command.activation, "relu, tanh, sigmoid, gelu")->capture_default_str();
+  train->add_option("--init", train_command.init, "pytorch, he, xavier, normal")->capture_default_str();
+  train->add_option("--loss", train_command.loss, "cross-entropy, mse")->capture_default_str();
+  train->add_option("--seed", train_command.seed)->capture_default_str();
+  train->add_option("--threads", train_command.threads, "update engine threads (0: one per core)")->capture_default_str();
+  train->add_option("--clip-norm", train_command.clip_norm, "clip the gradients' global norm to this (0: off)")
+      ->capture_default_str();
+  train->add_option("--out", train_command.out, "metrics folder")->capture_default_str();
 
   app.add_subcommand("list", "List optimizer presets, library optimizers and test functions");
 
@@ -168,12 +222,32 @@ int main(int argc, char** argv) {
     } else if (app.got_subcommand("convergence")) {
       cli::run_convergence(convergence_config, std::cout);
       std::cout << "wrote " << convergence_config.out.string() << "\n";
-    } else if (app.got_subcommand("compare")) {
+    } else if (app.got_subcommand("train")) {
+      const bool terminal = isatty(STDOUT_FILENO) != 0;
+      nn::TrainTest data;
+      try {
+        cli::check_schedule(train_command.schedule);
+        data = cli::load_data(train_command.data, std::cout);
+      } catch (const descent::Error& e) {
+        throw UsageError(e.what());
+      }
+      const auto run = cli::run_train(train_command, data, train_command.out, std::cout, terminal);
+      std::cout << "final test accuracy: " << std::fixed << std::setprecision(2)
+                << 100.0 * run.epochs.back().test_accuracy << "%\nmetrics: " << train_command.out.string()
+                << "/metrics.csv, metrics.json, steps.csv\n";
+    } else if (app.got_subcommand("compare") && compare->get_option("--function")->count() == 0) {
+      mlp_config.optimizers = resolve(optimizer_names_given);
+      mlp_config.out = out;
+      mlp_config.plots = !no_plots;
+      const auto dir = cli::run_mlp_compare(mlp_config, std::cout, isatty(STDOUT_FILENO) != 0);
+      std::cout << "\nreport: " << dir.string() << "/summary.md\n";
+    } else if (app.got_subcommand("compare") || app.got_subcommand("trajectory")) {
       config.optimizers = resolve(optimizer_names_given);
+      config.out = out;
       config.plots = !no_plots;
       try {
         if (make_test_problem(config.function).objective->dimension() != 2) {
-          throw descent::InvalidArgument("compare needs a 2-D function; '" + config.function + "' is not one");
+          throw descent::InvalidArgument("'" + config.function + "' is not a 2-D function");
         }
       } catch (const descent::Error& e) {
         throw UsageError(e.what());
