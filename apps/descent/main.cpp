@@ -13,6 +13,7 @@
 
 #include "compare.hpp"
 #include "compare_mlp.hpp"
+#include "lr_find.hpp"
 #include "train.hpp"
 #include "convergence.hpp"
 #include "descent/descent.hpp"
@@ -146,6 +147,21 @@ int main(int argc, char** argv) {
   add_function_options(trajectory, true);
   add_common_options(trajectory);
 
+  cli::LrFindCommand lr_find_command;
+  bool lr_find_no_plots = false;
+  auto* lr_find = app.add_subcommand("lr-find", "The learning-rate range test: train while the rate grows "
+                                                "exponentially; plot the loss and suggest a rate");
+  lr_find->add_option("--optimizer", lr_find_command.optimizer, "a preset or library optimizer")->capture_default_str();
+  lr_find->add_option("--data", lr_find_command.data, "fashion-mnist, spirals, a folder, or auto")->capture_default_str();
+  lr_find->add_option("--model", lr_find_command.model, "layer sizes (default: the data set's)");
+  lr_find->add_option("--batch-size", lr_find_command.batch_size)->capture_default_str()->check(integer_between(1, 1'000'000));
+  lr_find->add_option("--start-lr", lr_find_command.start_lr)->capture_default_str()->check(positive_real());
+  lr_find->add_option("--end-lr", lr_find_command.end_lr)->capture_default_str()->check(positive_real());
+  lr_find->add_option("--steps", lr_find_command.steps)->capture_default_str()->check(integer_between(10, 100000));
+  lr_find->add_option("--seed", lr_find_command.seed)->capture_default_str();
+  lr_find->add_option("--out", lr_find_command.out, "output folder")->capture_default_str();
+  lr_find->add_flag("--no-plots", lr_find_no_plots, "write data only");
+
   cli::TrainCommand train_command;
   auto* train = app.add_subcommand("train", "Train an MLP on real data with one optimizer; progress, metrics as CSV "
                                             "and JSON, final test accuracy");
@@ -222,13 +238,26 @@ int main(int argc, char** argv) {
     } else if (app.got_subcommand("convergence")) {
       cli::run_convergence(convergence_config, std::cout);
       std::cout << "wrote " << convergence_config.out.string() << "\n";
+    } else if (app.got_subcommand("lr-find")) {
+      lr_find_command.plots = !lr_find_no_plots;
+      try {
+        cli::check_trainable(lr_find_command.optimizer);
+      } catch (const descent::Error& e) {
+        throw UsageError(e.what());
+      }
+      cli::run_lr_find(lr_find_command, std::cout);
     } else if (app.got_subcommand("train")) {
       const bool terminal = isatty(STDOUT_FILENO) != 0;
       nn::TrainTest data;
-      try {
+      try {  // bad option values
         cli::check_schedule(train_command.schedule);
-        data = cli::load_data(train_command.data, std::cout);
+        cli::check_trainable(train_command.optimizer);
       } catch (const descent::Error& e) {
+        throw UsageError(e.what());
+      }
+      try {
+        data = cli::load_data(train_command.data, std::cout);
+      } catch (const descent::NotFound& e) {  // a --data naming nothing is a usage error; a corrupt file is not
         throw UsageError(e.what());
       }
       const auto run = cli::run_train(train_command, data, train_command.out, std::cout, terminal);

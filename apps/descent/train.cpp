@@ -61,6 +61,14 @@ std::string schedule_help() {
          "(linear to 0); plateau (x0.1 after 2 epochs without a better test loss)";
 }
 
+void check_trainable(const std::string& optimizer) {
+  const Preset preset = find_preset(optimizer);
+  if (preset.optimizer == "newton" || preset.optimizer == "newton-cg" || preset.optimizer == "lbfgs") {
+    throw InvalidArgument("'" + optimizer + "' is a second-order method for functions (descent compare --function); "
+                          "train a network with a first-order optimizer (descent list)");
+  }
+}
+
 void check_schedule(const std::string& name) {
   for (const char* s : kSchedules) {
     if (name == s) return;

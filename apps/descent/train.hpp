@@ -41,6 +41,9 @@ double default_learning_rate(const Preset& preset);
 // plateau. Their arguments follow from the number of epochs (see schedule_help()).
 std::string schedule_help();
 void check_schedule(const std::string& name);  // throws InvalidArgument naming an unknown schedule
+// Throws for a name that is no preset or library optimizer, or is a second-order method (which needs a
+// function with a Hessian, not mini-batches): those are for `descent compare --function`.
+void check_trainable(const std::string& optimizer);
 
 struct TrainRun {
   std::string label;

@@ -1,0 +1,30 @@
+// `descent lr-find`: the learning-rate range test (Smith 2017, "Cyclical Learning Rates for Training Neural
+// Networks", section 3.3): train for a few hundred mini-batches while the rate grows exponentially, watch
+// where the loss falls fastest, and suggest that rate.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <string>
+
+namespace descent::cli {
+
+struct LrFindCommand {
+  std::string optimizer = "adam";
+  std::string data = "auto";
+  std::string model;
+  std::size_t batch_size = 128;
+  double start_lr = 1e-7;
+  double end_lr = 10.0;
+  std::size_t steps = 200;
+  std::uint64_t seed = 1;
+  std::filesystem::path out = "report/lr-find";
+  bool plots = true;
+};
+
+// Writes <out>/lr-find.csv (lr, loss, smoothed loss) and lr-find.png/svg; returns the suggested rate.
+double run_lr_find(const LrFindCommand& command, std::ostream& log);
+
+}  // namespace descent::cli
