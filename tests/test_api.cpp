@@ -9,20 +9,11 @@
 #include <vector>
 
 #include "descent/descent.hpp"
+#include "support/expect_throw.hpp"
 
 namespace descent {
 namespace {
 
-// Expects `statement` to throw E whose message contains `fragment`.
-#define EXPECT_THROW_WITH(statement, E, fragment)                                              \
-  do {                                                                                         \
-    try {                                                                                      \
-      statement;                                                                               \
-      ADD_FAILURE() << "no exception from " #statement;                                        \
-    } catch (const E& e) {                                                                     \
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();          \
-    }                                                                                          \
-  } while (0)
 
 struct Buffers {
   std::vector<float> w, g;

@@ -18,20 +18,11 @@
 #include "descent/error.hpp"
 #include "descent/minimize/derivatives.hpp"
 #include "descent/minimize/objective.hpp"
+#include "support/expect_throw.hpp"
 
 namespace descent {
 namespace {
 
-// Expects `statement` to throw E whose message contains `fragment`.
-#define EXPECT_THROW_WITH(statement, E, fragment)                                     \
-  do {                                                                                \
-    try {                                                                             \
-      statement;                                                                      \
-      ADD_FAILURE() << "no exception from " #statement;                               \
-    } catch (const E& e) {                                                            \
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what(); \
-    }                                                                                 \
-  } while (0)
 
 double value(std::span<const double> x) {
   return std::sin(x[0]) * std::exp(x[1]) + x[0] * x[0] * x[0] * x[1] + x[1] * x[2] * x[2];

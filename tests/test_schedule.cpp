@@ -29,21 +29,13 @@
 
 #include "descent/descent.hpp"
 #include "descent/schedule.hpp"
+#include "support/expect_throw.hpp"
 
 namespace descent {
 namespace {
 
 using nlohmann::json;
 
-#define EXPECT_THROW_WITH(statement, E, fragment)                                              \
-  do {                                                                                         \
-    try {                                                                                      \
-      statement;                                                                               \
-      ADD_FAILURE() << "no exception from " #statement;                                        \
-    } catch (const E& e) {                                                                     \
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();          \
-    }                                                                                          \
-  } while (0)
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kTolerance = 1e-12;

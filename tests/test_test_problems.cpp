@@ -21,20 +21,11 @@
 #include "descent/minimize/derivatives.hpp"
 #include "descent/minimize/objective.hpp"
 #include "descent/minimize/test_problems.hpp"
+#include "support/expect_throw.hpp"
 
 namespace descent {
 namespace {
 
-// Expects `statement` to throw E whose message contains `fragment`.
-#define EXPECT_THROW_WITH(statement, E, fragment)                                     \
-  do {                                                                                \
-    try {                                                                             \
-      statement;                                                                      \
-      ADD_FAILURE() << "no exception from " #statement;                               \
-    } catch (const E& e) {                                                            \
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what(); \
-    }                                                                                 \
-  } while (0)
 
 constexpr double kDerivativeBound = 1e-6;
 // f of the default logistic regression at w = (0.7, -1.3, 2.1, 0.4, -0.9), computed once.

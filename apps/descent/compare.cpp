@@ -126,19 +126,6 @@ std::string status_of(const TestProblem& fn, const Run& run, double tolerance) {
   return run.steps_to_target ? "reached, did not stay" : "not converged";
 }
 
-// 17 distinguishable colours (one per preset), cycled beyond that.
-constexpr const char* kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                                   "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8", "#98df8a", "#ff9896",
-                                   "#393b79", "#637939", "#843c39"};
-std::string color(std::size_t i) { return kColors[i % std::size(kColors)]; }
-
-// Writes a whole file, or throws naming it: a report that silently lacks a file is worse than an error.
-void write_text(const std::filesystem::path& file, const std::string& text) {
-  std::ofstream out(file, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) throw std::runtime_error("cannot write " + file.string());
-}
 
 std::string number(double v, int precision = 4) {
   std::ostringstream s;

@@ -11,24 +11,14 @@
 namespace descent::cli {
 namespace {
 
-void write_text(const std::filesystem::path& file, const std::string& text) {
-  std::ofstream out(file, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) throw std::runtime_error("cannot write " + file.string());
-}
-
 bool is_first_order(const Preset& p) { return p.optimizer != "newton" && p.optimizer != "newton-cg" && p.optimizer != "lbfgs"; }
-
-constexpr const char* kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                                   "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8", "#98df8a", "#ff9896"};
 
 std::string plot_lines(const std::vector<TrainRun>& runs, const std::string& file, const std::string& using_columns,
                        const std::string& style = "with lines lw 1.5") {
   std::ostringstream out;
   for (std::size_t i = 0; i < runs.size(); ++i) {
     out << (i ? ", \\\n     " : "plot ") << "'runs/" << runs[i].label << "/" << file << "' using " << using_columns
-        << " every ::1 " << style << " lc rgb '" << kColors[i % std::size(kColors)] << "' title '" << runs[i].label
+        << " every ::1 " << style << " lc rgb '" << color(i) << "' title '" << runs[i].label
         << "'";
   }
   return out.str() + "\n";

@@ -33,6 +33,20 @@ bool run_gnuplot(const std::filesystem::path& dir, const std::string& setup, con
 
 }  // namespace
 
+void write_text(const std::filesystem::path& file, const std::string& text) {
+  std::ofstream out(file, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + file.string());
+}
+
+std::string color(std::size_t index) {
+  static constexpr const char* kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                                            "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8",
+                                            "#98df8a", "#ff9896", "#393b79", "#637939", "#843c39"};
+  return kColors[index % std::size(kColors)];
+}
+
 bool gnuplot_available() {
   const char* path = std::getenv("PATH");
   if (path == nullptr) return false;

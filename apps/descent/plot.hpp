@@ -6,6 +6,12 @@
 
 namespace descent::cli {
 
+// Writes a whole file, or throws naming it: a report that silently lacks a file is worse than an error.
+void write_text(const std::filesystem::path& file, const std::string& text);
+
+// 17 distinguishable colours for the lines of one plot (one per preset), cycled beyond that.
+std::string color(std::size_t index);
+
 // Whether a gnuplot executable is on PATH.
 bool gnuplot_available();
 

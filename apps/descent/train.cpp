@@ -10,16 +10,10 @@
 #include "descent/error.hpp"
 #include "descent/nn/mlp.hpp"
 #include "descent/schedule.hpp"
+#include "plot.hpp"
 
 namespace descent::cli {
 namespace {
-
-void write_text(const std::filesystem::path& file, const std::string& text) {
-  std::ofstream out(file, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) throw std::runtime_error("cannot write " + file.string());
-}
 
 std::string join(const std::vector<std::size_t>& layers) {
   std::string out;
