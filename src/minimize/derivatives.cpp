@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <string>
 
 #include "descent/error.hpp"
@@ -77,6 +78,16 @@ DerivativeCheck compare(std::span<const double> analytic, std::span<const double
   return worst;
 }
 
+// f(x + t v) and f(x - t v): the two values every central difference along v needs.
+std::pair<double, double> values_along(const Objective& f, std::span<const double> x, double t,
+                                       std::span<const double> direction) {
+  std::vector<double> point(x.size());
+  move(x, t, direction, point);
+  const double forward = f.evaluate(point, {});
+  move(x, -t, direction, point);
+  return {forward, f.evaluate(point, {})};
+}
+
 }  // namespace
 
 std::vector<double> gradient(const Objective& f, std::span<const double> x, double step) {
@@ -105,11 +116,7 @@ double directional_derivative(const Objective& f, std::span<const double> x, std
   require_step("directional_derivative", step);
   if (is_zero(direction)) return 0.0;
   const double t = direction_step(step, kFirstDerivativeScale, x, direction);
-  std::vector<double> point(n);
-  move(x, t, direction, point);
-  const double f_forward = f.evaluate(point, {});
-  move(x, -t, direction, point);
-  const double f_backward = f.evaluate(point, {});
+  const auto [f_forward, f_backward] = values_along(f, x, t, direction);
   return (f_forward - f_backward) / (2.0 * t);
 }
 
@@ -121,11 +128,7 @@ double second_directional_derivative(const Objective& f, std::span<const double>
   require_step("second_directional_derivative", step);
   if (is_zero(direction)) return 0.0;
   const double t = direction_step(step, kSecondDerivativeScale, x, direction);
-  std::vector<double> point(n);
-  move(x, t, direction, point);
-  const double f_forward = f.evaluate(point, {});
-  move(x, -t, direction, point);
-  const double f_backward = f.evaluate(point, {});
+  const auto [f_forward, f_backward] = values_along(f, x, t, direction);
   const double f_center = f.evaluate(x, {});
   return (f_forward - 2.0 * f_center + f_backward) / (t * t);
 }
