@@ -1,6 +1,8 @@
 #include "descent/optimizer.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <type_traits>
 #include <cstring>
 #include <thread>
 #include <tuple>
@@ -25,6 +27,21 @@ void fill(void* data, std::size_t n, double value) {
 constexpr std::size_t kChunk = 16384;
 // Below this many elements a step runs on the calling thread: waking workers would cost more.
 constexpr std::size_t kParallelThreshold = 2 * kChunk;
+
+// Whether no element is a NaN or an infinity: the exponent bits are all ones exactly for those. Written
+// on the bits so that the compiler vectorizes it (a float comparison chain would not be).
+template <class T>
+bool all_finite(const T* x, std::size_t n) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr Bits kExponent = sizeof(T) == 4 ? static_cast<Bits>(0x7f800000u) : static_cast<Bits>(0x7ff0000000000000u);
+  Bits hit = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    Bits b;
+    std::memcpy(&b, x + i, sizeof b);
+    hit |= static_cast<Bits>((b & kExponent) == kExponent);
+  }
+  return hit == 0;
+}
 
 std::size_t default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
@@ -163,7 +180,48 @@ void Optimizer::add_param_group(std::vector<Parameter> params, std::unique_ptr<O
   groups_.push_back(std::move(group));
 }
 
-void Optimizer::step() {
+bool Optimizer::gradients_finite() {
+  std::vector<const Record*> with_grad;
+  std::vector<std::size_t> sizes;
+  std::size_t elements = 0;
+  for (const Record& r : records_) {
+    if (!r.param.has_grad()) continue;
+    with_grad.push_back(&r);
+    sizes.push_back(r.param.size());
+    elements += r.param.size();
+  }
+  const std::vector<Chunk> chunks = chunks_of(sizes);
+  std::vector<unsigned char> bad(chunks.size(), 0);
+  run_chunks(chunks, elements, [&](const Chunk& c) {
+    const Parameter& p = with_grad[c.item]->param;
+    bad[&c - chunks.data()] = visit_dtype(p.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      return static_cast<unsigned char>(!all_finite(static_cast<const T*>(p.grad_data()) + c.begin, c.end - c.begin));
+    });
+  });
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    if (!bad[i]) continue;
+    if (nonfinite_ == NonFinitePolicy::Skip) {
+      ++skipped_steps_;
+      return false;
+    }
+    const Record& r = *with_grad[chunks[i].item];
+    std::string value;
+    std::size_t at = chunks[i].begin;
+    visit_dtype(r.param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T* g = static_cast<const T*>(r.param.grad_data());
+      while (std::isfinite(g[at])) ++at;
+      value = format_number(static_cast<double>(g[at]));
+    });
+    throw InvalidArgument(std::string(name_) + ": step(): the gradient of '" + r.param.name() + "' is " + value +
+                          " at element " + std::to_string(at) +
+                          "; nothing was changed (set_nonfinite_policy(NonFinitePolicy::Skip) skips such steps)");
+  }
+  return true;
+}
+
+bool Optimizer::step() {
   // Check everything before touching anything.
   std::uint32_t needed = 0;
   bool any_grad = false;
@@ -184,6 +242,7 @@ void Optimizer::step() {
                           ": step() called but no parameter has a gradient (give Parameter a gradient span or call "
                           "set_grad)");
   }
+  if (nonfinite_ != NonFinitePolicy::Propagate && !gradients_finite()) return false;
   for (std::size_t s = 0; s < arenas_.size(); ++s) {
     if ((needed >> s & 1u) && arenas_[s].empty()) arenas_[s] = AlignedBuffer(layout_bytes_);
   }
@@ -210,6 +269,7 @@ void Optimizer::step() {
   }
   const std::vector<Chunk> chunks = chunks_of(sizes);
   run_chunks(chunks, elements, [&](const Chunk& c) { tasks[c.item].run(c.begin, c.end); });
+  return true;
 }
 
 void Optimizer::zero_grad() {

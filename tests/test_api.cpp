@@ -194,12 +194,12 @@ TEST(Optimizer, AdagradAccumulatorStartsAtTheGroupsInitialValue) {
   EXPECT_FLOAT_EQ(adagrad.state<float>("b", "sum")[0], 3.0f);
 }
 
-// Documented behaviour today (docs/optimizers.md): a non-finite gradient is not detected; it flows into
-// the parameter and every state slot it touches, as in PyTorch (whose maximum/amax propagate NaN).
-// Policies to skip or raise come with the checkpoint work.
-TEST(Optimizer, ANaNGradientPropagatesAsDocumented) {
+// Under NonFinitePolicy::Propagate a non-finite gradient flows into the parameter and every state slot it
+// touches, as in PyTorch (whose maximum/amax propagate NaN). The default policy raises (test_checkpoint.cpp).
+TEST(Optimizer, ANaNGradientPropagatesUnderThePropagatePolicy) {
   Buffers a({1.0f, 2.0f});
   Adam adam({a.param("a")}, AdamOptions().amsgrad(true));
+  adam.set_nonfinite_policy(NonFinitePolicy::Propagate);
   a.g = {std::nanf(""), 1.0f};
   adam.step();
   EXPECT_TRUE(std::isnan(a.w[0]));
@@ -210,6 +210,7 @@ TEST(Optimizer, ANaNGradientPropagatesAsDocumented) {
 
   Buffers b({1.0f, 2.0f});
   Adamax adamax({b.param("b")});
+  adamax.set_nonfinite_policy(NonFinitePolicy::Propagate);
   b.g = {std::nanf(""), 1.0f};
   adamax.step();
   b.g = {1.0f, 1.0f};

@@ -135,6 +135,8 @@ TEST(TrustRatio, ANaNGradientPoisonsTheWholeTensor) {
   Pair lars_p{{3.0, 4.0}, {std::nan(""), 0.8}}, lamb_p{{3.0, 4.0}, {std::nan(""), 0.8}};
   LARS lars({lars_p.param()}, LARSOptions(1.0).momentum(0.0));
   LAMB lamb({lamb_p.param()});
+  lars.set_nonfinite_policy(NonFinitePolicy::Propagate);  // the default would refuse the step
+  lamb.set_nonfinite_policy(NonFinitePolicy::Propagate);
   lars.step();
   lamb.step();
   EXPECT_TRUE(std::isnan(lars_p.w[1]));

@@ -1,6 +1,7 @@
 // descent: optimizers for neural networks and function minimization. Include this for everything.
 #pragma once
 
+#include "descent/checkpoint.hpp"
 #include "descent/dtype.hpp"
 #include "descent/error.hpp"
 #include "descent/factory.hpp"

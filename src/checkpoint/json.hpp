@@ -1,0 +1,44 @@
+// A small, strict JSON reader and writer for checkpoint headers: RFC 8259 syntax, valid UTF-8 only,
+// duplicate keys rejected, nesting limited (so hostile input can neither exhaust the stack nor hide a
+// second value under a repeated key). Numbers are kept as their text; callers convert what they expect.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace descent::detail::json {
+
+inline constexpr std::size_t kMaxDepth = 64;
+
+struct Value {
+  enum class Kind : std::uint8_t { Null, False, True, Number, String, Array, Object };
+  Kind kind = Kind::Null;
+  std::string text;                                     // a string's value, a number's source text
+  std::vector<Value> items;                             // an array's elements
+  std::vector<std::pair<std::string, Value>> members;   // an object's members, in source order
+  std::size_t offset = 0;                               // byte offset of the value's first character
+
+  bool is(Kind k) const noexcept { return kind == k; }
+  // The member named `key`, or nullptr.
+  const Value* find(std::string_view key) const noexcept;
+};
+
+// Parses one JSON value filling the whole text (surrounding whitespace allowed). Throws
+// descent::InvalidArgument with a message that says what is wrong and at which byte.
+Value parse(std::string_view text);
+
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+// `bad_at`, when given, receives the offset of the first bad byte.
+bool valid_utf8(std::string_view text, std::size_t* bad_at = nullptr);
+
+// `text` as a JSON string literal, quotes included. The text must be valid UTF-8.
+std::string quote(std::string_view text);
+
+// A non-negative integer number (no sign, fraction or exponent) that fits in 64 bits; false otherwise.
+bool to_uint64(const Value& value, std::uint64_t& out);
+
+}  // namespace descent::detail::json

@@ -1,0 +1,346 @@
+// The checkpoint file: encoding and checking the safetensors layout (docs/checkpoint-format.md).
+#include <zlib.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <limits>
+
+#include "checkpoint/json.hpp"
+#include "descent/checkpoint.hpp"
+#include "descent/error.hpp"
+
+static_assert(std::endian::native == std::endian::little,
+              "descent checkpoints hold little-endian bytes and descent copies them as they are");
+
+namespace descent {
+namespace {
+
+namespace json = detail::json;
+
+constexpr std::string_view kFormat = "descent.checkpoint";
+constexpr std::string_view kVersion = "1";
+constexpr std::string_view kChecksumPrefix = "crc32:";
+// safetensors' own bound on the header; far above any descent header (a few hundred bytes a tensor).
+constexpr std::uint64_t kMaxHeader = 100u << 20;
+
+std::uint32_t crc32_update(std::uint32_t crc, const std::byte* data, std::size_t n) {
+  uLong c = crc;
+  while (n > 0) {
+    const auto piece = static_cast<uInt>(std::min<std::size_t>(n, 1u << 30));
+    c = ::crc32(c, reinterpret_cast<const Bytef*>(data), piece);
+    data += piece;
+    n -= piece;
+  }
+  return static_cast<std::uint32_t>(c);
+}
+
+std::string hex8(std::uint32_t value) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(8, '0');
+  for (int i = 7; i >= 0; --i, value >>= 4) out[static_cast<std::size_t>(i)] = kHex[value & 0xF];
+  return out;
+}
+
+// Element count of a shape, or false when it overflows 64 bits.
+bool element_count(const std::vector<std::int64_t>& shape, std::uint64_t& count) {
+  count = 1;
+  for (const std::int64_t d : shape) {
+    if (d < 0) return false;
+    if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(d), &count)) return false;
+  }
+  return true;
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) out.append(i ? ", " : "").append(std::to_string(shape[i]));
+  return out + "]";
+}
+
+bool type_from(std::string_view name, TensorType& type) {
+  for (const TensorType t : {TensorType::F32, TensorType::F64, TensorType::I64}) {
+    if (name_of(t) == name) {
+      type = t;
+      return true;
+    }
+  }
+  return false;
+}
+
+void check_text(std::string_view text, std::string_view what) {
+  std::size_t bad = 0;
+  if (!json::valid_utf8(text, &bad)) {
+    throw InvalidArgument("checkpoint: " + std::string(what) + " is not valid UTF-8 (byte " + std::to_string(bad) +
+                          ")");
+  }
+}
+
+}  // namespace
+
+std::string_view name_of(TensorType type) noexcept {
+  switch (type) {
+    case TensorType::F32: return "F32";
+    case TensorType::F64: return "F64";
+    case TensorType::I64: return "I64";
+  }
+  return "?";
+}
+
+std::size_t size_of(TensorType type) noexcept { return type == TensorType::F32 ? 4 : 8; }
+
+namespace {
+template <class T>
+constexpr TensorType type_of() {
+  if constexpr (std::is_same_v<T, float>) return TensorType::F32;
+  else if constexpr (std::is_same_v<T, double>) return TensorType::F64;
+  else return TensorType::I64;
+}
+}  // namespace
+
+template <class T>
+Tensor Tensor::of(std::span<const T> values, std::vector<std::int64_t> shape) {
+  Tensor t;
+  t.type = type_of<T>();
+  t.shape = std::move(shape);
+  t.bytes.resize(values.size_bytes());
+  if (!values.empty()) std::memcpy(t.bytes.data(), values.data(), values.size_bytes());
+  return t;
+}
+
+Tensor Tensor::scalar(std::int64_t value) { return of<std::int64_t>(std::span(&value, 1), {}); }
+Tensor Tensor::scalar(double value) { return of<double>(std::span(&value, 1), {}); }
+
+template <class T>
+std::vector<T> Tensor::values(std::string_view what) const {
+  if (type != type_of<T>()) {
+    throw InvalidArgument(std::string(what) + " is " + std::string(name_of(type)) + ", expected " +
+                          std::string(name_of(type_of<T>())));
+  }
+  std::vector<T> out(bytes.size() / sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));
+  return out;
+}
+
+template Tensor Tensor::of<float>(std::span<const float>, std::vector<std::int64_t>);
+template Tensor Tensor::of<double>(std::span<const double>, std::vector<std::int64_t>);
+template Tensor Tensor::of<std::int64_t>(std::span<const std::int64_t>, std::vector<std::int64_t>);
+template std::vector<float> Tensor::values<float>(std::string_view) const;
+template std::vector<double> Tensor::values<double>(std::string_view) const;
+template std::vector<std::int64_t> Tensor::values<std::int64_t>(std::string_view) const;
+
+const std::string& StateDict::meta(const std::string& key) const {
+  const auto it = metadata.find(key);
+  if (it == metadata.end()) throw NotFound("checkpoint: no metadata '" + key + "'");
+  return it->second;
+}
+
+const Tensor& StateDict::tensor(const std::string& name) const {
+  const auto it = tensors.find(name);
+  if (it == tensors.end()) throw NotFound("checkpoint: no tensor '" + name + "'");
+  return it->second;
+}
+
+std::vector<std::byte> encode_checkpoint(const StateDict& dict) {
+  // Check everything first.
+  for (const auto& [name, t] : dict.tensors) {
+    if (name.empty()) throw InvalidArgument("checkpoint: a tensor has an empty name");
+    if (name == "__metadata__") throw InvalidArgument("checkpoint: '__metadata__' cannot name a tensor");
+    check_text(name, "tensor name '" + name + "'");
+    std::uint64_t count = 0;
+    if (!element_count(t.shape, count) || count > std::numeric_limits<std::uint64_t>::max() / size_of(t.type) ||
+        count * size_of(t.type) != t.bytes.size()) {
+      throw InvalidArgument("checkpoint: tensor '" + name + "' has " + std::to_string(t.bytes.size()) +
+                            " bytes, which does not match its shape " + shape_text(t.shape) + " of " +
+                            std::string(name_of(t.type)));
+    }
+  }
+  std::map<std::string, std::string> metadata = dict.metadata;
+  for (const auto& [key, value] : metadata) {
+    check_text(key, "metadata key '" + key + "'");
+    check_text(value, "metadata value of '" + key + "'");
+  }
+  metadata["format"] = kFormat;
+  metadata["format_version"] = kVersion;
+  metadata["checksum"] = std::string(kChecksumPrefix) + "00000000";
+
+  // 8-byte types first, then F32: every tensor starts aligned to its element size, as safetensors lays out.
+  std::vector<const std::pair<const std::string, Tensor>*> order;
+  for (const auto& entry : dict.tensors) order.push_back(&entry);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto* a, const auto* b) { return size_of(a->second.type) > size_of(b->second.type); });
+
+  std::string header = "{\"__metadata__\":{";
+  std::size_t checksum_at = 0;
+  bool first = true;
+  for (const auto& [key, value] : metadata) {
+    header.append(first ? "" : ",").append(json::quote(key)).append(":");
+    if (key == "checksum") checksum_at = header.size() + 1 + kChecksumPrefix.size();
+    header.append(json::quote(value));
+    first = false;
+  }
+  header += "}";
+  std::uint64_t offset = 0;
+  for (const auto* entry : order) {
+    const Tensor& t = entry->second;
+    header.append(",").append(json::quote(entry->first)).append(":{\"dtype\":\"").append(name_of(t.type));
+    header.append("\",\"shape\":[");
+    for (std::size_t i = 0; i < t.shape.size(); ++i) header.append(i ? "," : "").append(std::to_string(t.shape[i]));
+    header.append("],\"data_offsets\":[").append(std::to_string(offset)).append(",");
+    offset += t.bytes.size();
+    header.append(std::to_string(offset)).append("]}");
+  }
+  header += "}";
+  header.append((8 - header.size() % 8) % 8, ' ');
+
+  std::vector<std::byte> file(8 + header.size() + offset);
+  std::uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i, n >>= 8) file[static_cast<std::size_t>(i)] = static_cast<std::byte>(n & 0xFF);
+  std::memcpy(file.data() + 8, header.data(), header.size());
+  std::byte* data = file.data() + 8 + header.size();
+  for (const auto* entry : order) {
+    const auto& bytes = entry->second.bytes;
+    if (!bytes.empty()) std::memcpy(data, bytes.data(), bytes.size());
+    data += bytes.size();
+  }
+  const std::string digits = hex8(crc32_update(0, file.data() + 8, file.size() - 8));
+  std::memcpy(file.data() + 8 + checksum_at, digits.data(), 8);
+  return file;
+}
+
+StateDict decode_checkpoint(std::span<const std::byte> file, std::string_view source) {
+  const std::string where = std::string(source) + ": ";
+  const auto fail = [&](const std::string& what) -> void { throw InvalidArgument(where + what); };
+  if (file.size() < 8) {
+    fail("truncated: " + std::to_string(file.size()) + " bytes, fewer than the 8 of the header length");
+  }
+  std::uint64_t header_size = 0;
+  for (int i = 7; i >= 0; --i) header_size = header_size << 8 | std::to_integer<std::uint64_t>(file[static_cast<std::size_t>(i)]);
+  if (header_size > file.size() - 8) {
+    fail("header length " + std::to_string(header_size) + " is larger than the rest of the file (" +
+         std::to_string(file.size() - 8) + " bytes): truncated or not a safetensors file");
+  }
+  if (header_size > kMaxHeader) fail("header length " + std::to_string(header_size) + " exceeds the 100 MiB limit");
+  const std::string_view header(reinterpret_cast<const char*>(file.data()) + 8, header_size);
+  if (header.empty() || header.front() != '{') fail("the header does not start with '{': not a safetensors file");
+  json::Value root;
+  try {
+    root = json::parse(header);
+  } catch (const InvalidArgument& e) {
+    fail(std::string("header: ") + e.what());
+  }
+  if (!root.is(json::Value::Kind::Object)) fail("the header is not a JSON object");
+
+  StateDict dict;
+  const json::Value* meta = root.find("__metadata__");
+  if (!meta) fail("no __metadata__: not a descent checkpoint");
+  if (!meta->is(json::Value::Kind::Object)) fail("__metadata__ is not an object");
+  for (const auto& [key, value] : meta->members) {
+    if (!value.is(json::Value::Kind::String)) fail("metadata '" + key + "' is not a string");
+    dict.metadata[key] = value.text;
+  }
+  const auto format = dict.metadata.find("format");
+  if (format == dict.metadata.end() || format->second != kFormat) {
+    fail("not a descent checkpoint (metadata 'format' is " +
+         (format == dict.metadata.end() ? std::string("missing") : "'" + format->second + "'") + ", expected '" +
+         std::string(kFormat) + "')");
+  }
+  const auto version = dict.metadata.find("format_version");
+  if (version == dict.metadata.end() || version->second != kVersion) {
+    fail("unsupported checkpoint format version " +
+         (version == dict.metadata.end() ? std::string("(missing)") : "'" + version->second + "'") +
+         " (this build reads version " + std::string(kVersion) + ")");
+  }
+
+  // Tensors: known dtype, a shape whose size fits, offsets inside the data that tile it exactly.
+  const std::uint64_t data_size = file.size() - 8 - header_size;
+  struct Extent {
+    std::uint64_t begin, end;
+    const std::string* name;
+  };
+  std::vector<Extent> extents;
+  for (const auto& [name, info] : root.members) {
+    if (name == "__metadata__") continue;
+    const std::string what = "tensor '" + name + "'";
+    if (name.empty()) fail("a tensor has an empty name");
+    if (!info.is(json::Value::Kind::Object)) fail(what + ": its entry is not an object");
+    const json::Value* dtype = info.find("dtype");
+    const json::Value* shape = info.find("shape");
+    const json::Value* offsets = info.find("data_offsets");
+    if (!dtype || !shape || !offsets || info.members.size() != 3) {
+      fail(what + ": expected exactly the keys dtype, shape and data_offsets");
+    }
+    Tensor t;
+    if (!dtype->is(json::Value::Kind::String) || !type_from(dtype->text, t.type)) {
+      fail(what + ": unsupported dtype " + (dtype->is(json::Value::Kind::String) ? "'" + dtype->text + "'" : "(not a string)") +
+           " (descent reads F32, F64 and I64)");
+    }
+    if (!shape->is(json::Value::Kind::Array)) fail(what + ": shape is not an array");
+    for (const json::Value& d : shape->items) {
+      std::uint64_t v = 0;
+      if (!json::to_uint64(d, v) || v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        fail(what + ": shape entry '" + d.text + "' is not a non-negative 64-bit integer");
+      }
+      t.shape.push_back(static_cast<std::int64_t>(v));
+    }
+    std::uint64_t count = 0;
+    if (!element_count(t.shape, count) || count > std::numeric_limits<std::uint64_t>::max() / size_of(t.type)) {
+      fail(what + ": shape " + shape_text(t.shape) + " has more bytes than fit in 64 bits");
+    }
+    std::uint64_t begin = 0, end = 0;
+    if (!offsets->is(json::Value::Kind::Array) || offsets->items.size() != 2 ||
+        !json::to_uint64(offsets->items[0], begin) || !json::to_uint64(offsets->items[1], end)) {
+      fail(what + ": data_offsets is not a pair of non-negative integers");
+    }
+    if (begin > end || end > data_size) {
+      fail(what + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+           "] are out of range (the data has " + std::to_string(data_size) + " bytes)");
+    }
+    if (end - begin != count * size_of(t.type)) {
+      fail(what + ": data_offsets span " + std::to_string(end - begin) + " bytes but shape " + shape_text(t.shape) +
+           " of " + std::string(name_of(t.type)) + " needs " + std::to_string(count * size_of(t.type)));
+    }
+    t.bytes.assign(file.begin() + static_cast<std::ptrdiff_t>(8 + header_size + begin),
+                   file.begin() + static_cast<std::ptrdiff_t>(8 + header_size + end));
+    const auto [it, fresh] = dict.tensors.emplace(name, std::move(t));
+    extents.push_back({begin, end, &it->first});
+  }
+  std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  std::uint64_t covered = 0;
+  for (std::size_t i = 0; i < extents.size(); ++i) {
+    if (extents[i].begin < covered) {
+      fail("tensors '" + *extents[i - 1].name + "' and '" + *extents[i].name + "' overlap in the data");
+    }
+    if (extents[i].begin > covered) {
+      fail("bytes " + std::to_string(covered) + " to " + std::to_string(extents[i].begin) +
+           " of the data belong to no tensor");
+    }
+    covered = extents[i].end;
+  }
+  if (covered != data_size) {
+    fail("bytes " + std::to_string(covered) + " to " + std::to_string(data_size) + " of the data belong to no tensor");
+  }
+
+  // The checksum: CRC-32 of everything after the length, with its own 8 digits read as zeros.
+  const std::string& checksum = dict.metadata["checksum"];
+  const json::Value* checksum_value = meta->find("checksum");
+  if (!checksum_value || checksum.size() != kChecksumPrefix.size() + 8 || !checksum.starts_with(kChecksumPrefix) ||
+      header.substr(checksum_value->offset, checksum.size() + 2) != "\"" + checksum + "\"") {
+    fail("metadata 'checksum' is missing or not of the form \"crc32:\" and 8 hex digits");
+  }
+  const std::size_t digits_at = 8 + checksum_value->offset + 1 + kChecksumPrefix.size();
+  static const std::byte kZeros[8] = {std::byte{'0'}, std::byte{'0'}, std::byte{'0'}, std::byte{'0'},
+                                      std::byte{'0'}, std::byte{'0'}, std::byte{'0'}, std::byte{'0'}};
+  std::uint32_t crc = crc32_update(0, file.data() + 8, digits_at - 8);
+  crc = crc32_update(crc, kZeros, 8);
+  crc = crc32_update(crc, file.data() + digits_at + 8, file.size() - digits_at - 8);
+  if (checksum.substr(kChecksumPrefix.size()) != hex8(crc)) {
+    fail("checksum mismatch (the file says " + checksum + ", its contents give crc32:" + hex8(crc) +
+         "): the file is corrupt");
+  }
+  return dict;
+}
+
+}  // namespace descent

@@ -1,0 +1,359 @@
+// Optimizer::state_dict() and load_state_dict(): the optimizer's state keyed by parameter name.
+#include <charconv>
+#include <cstring>
+#include <set>
+
+#include "checkpoint/json.hpp"
+#include "descent/optimizer.hpp"
+
+namespace descent {
+namespace {
+
+namespace json = detail::json;
+
+constexpr std::string_view kParamPrefix = "param/";
+constexpr std::string_view kStatePrefix = "state/";
+constexpr std::string_view kStepSlot = "step";
+
+TensorType tensor_type(DType dtype) { return dtype == DType::Float32 ? TensorType::F32 : TensorType::F64; }
+
+std::vector<std::int64_t> shape_of(const Parameter& p) {
+  return p.shape().empty() ? std::vector<std::int64_t>{static_cast<std::int64_t>(p.size())} : p.shape();
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) out.append(i ? ", " : "").append(std::to_string(shape[i]));
+  return out + "]";
+}
+
+Tensor raw_tensor(DType dtype, const void* data, std::size_t size, std::vector<std::int64_t> shape) {
+  return visit_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    return Tensor::of<T>(std::span<const T>(static_cast<const T*>(data), size), std::move(shape));
+  });
+}
+
+// One group of the "groups" metadata.
+struct SavedGroup {
+  std::vector<std::string> params;
+  std::vector<std::pair<std::string, std::string>> options;  // name, value as text
+};
+
+std::vector<SavedGroup> parse_groups(const std::string& text) {
+  const auto fail = [](const std::string& what) -> void { throw InvalidArgument("metadata 'groups': " + what); };
+  json::Value root;
+  try {
+    root = json::parse(text);
+  } catch (const InvalidArgument& e) {
+    fail(e.what());
+  }
+  if (!root.is(json::Value::Kind::Array)) fail("not a JSON array");
+  std::vector<SavedGroup> groups;
+  for (const json::Value& g : root.items) {
+    const json::Value* params = g.find("params");
+    const json::Value* options = g.find("options");
+    if (!g.is(json::Value::Kind::Object) || !params || !options || !params->is(json::Value::Kind::Array) ||
+        !options->is(json::Value::Kind::Object)) {
+      fail("group " + std::to_string(groups.size()) + " is not {\"params\": [...], \"options\": {...}}");
+    }
+    SavedGroup saved;
+    for (const json::Value& p : params->items) {
+      if (!p.is(json::Value::Kind::String)) fail("a parameter name of group " + std::to_string(groups.size()) + " is not a string");
+      saved.params.push_back(p.text);
+    }
+    for (const auto& [name, value] : options->members) {
+      if (!value.is(json::Value::Kind::String)) fail("option '" + name + "' is not a string");
+      saved.options.emplace_back(name, value.text);
+    }
+    groups.push_back(std::move(saved));
+  }
+  return groups;
+}
+
+bool parse_double(const std::string& text, double& out) {
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+}  // namespace
+
+StateDict Optimizer::state_dict(bool with_parameters) const {
+  StateDict dict;
+  dict.metadata["optimizer"] = name_;
+  dict.metadata["skipped_steps"] = std::to_string(skipped_steps_);
+  std::string groups = "[";
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    groups.append(g ? "," : "").append("{\"params\":[");
+    const auto& members = groups_[g]->members_;
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      groups.append(i ? "," : "").append(json::quote(records_[members[i]].param.name()));
+    }
+    groups.append("],\"options\":{");
+    const Options& o = groups_[g]->options();
+    for (std::size_t i = 0; i < o.info().size(); ++i) {
+      const std::string_view option = o.info()[i].name;
+      groups.append(i ? "," : "").append(json::quote(option)).append(":");
+      groups.append(json::quote(format_number(o.get(option))));
+    }
+    groups.append("}}");
+  }
+  dict.metadata["groups"] = groups + "]";
+
+  for (const Record& r : records_) {
+    const std::string& name = r.param.name();
+    const std::string prefix = std::string(kStatePrefix) + name + "/";
+    dict.tensors[prefix + std::string(kStepSlot)] = Tensor::scalar(r.step);
+    for (std::size_t s = 0; s < scalar_slots_.size(); ++s) {
+      dict.tensors[prefix + std::string(scalar_slots_[s].name)] = Tensor::scalar(r.scalars[s]);
+    }
+    for (std::size_t s = 0; s < slots_.size(); ++s) {
+      if (!(r.slots_ready >> s & 1u)) continue;
+      dict.tensors[prefix + std::string(slots_[s].name)] =
+          raw_tensor(r.param.dtype(), arenas_[s].data() + r.offset, r.param.size(), shape_of(r.param));
+    }
+    if (with_parameters) {
+      dict.tensors[std::string(kParamPrefix) + name] =
+          raw_tensor(r.param.dtype(), r.param.value_data(), r.param.size(), shape_of(r.param));
+    }
+  }
+  return dict;
+}
+
+LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
+  const std::string who = std::string(name_) + ": load_state_dict";
+  // Fatal mismatches first: without the right kind and groups, nothing else can be read.
+  const auto kind = dict.metadata.find("optimizer");
+  if (kind == dict.metadata.end()) throw InvalidArgument(who + ": the dictionary names no optimizer (no 'optimizer' metadata)");
+  if (kind->second != name_) {
+    throw InvalidArgument(who + ": the dictionary holds the state of " + kind->second + ", not " + std::string(name_));
+  }
+  const auto groups_text = dict.metadata.find("groups");
+  if (groups_text == dict.metadata.end()) throw InvalidArgument(who + ": the dictionary has no 'groups' metadata");
+  std::vector<SavedGroup> saved;
+  try {
+    saved = parse_groups(groups_text->second);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(who + ": " + e.what());
+  }
+  std::int64_t skipped = skipped_steps_;
+  if (const auto it = dict.metadata.find("skipped_steps"); it != dict.metadata.end()) {
+    const auto [ptr, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), skipped);
+    if (ec != std::errc() || ptr != it->second.data() + it->second.size() || skipped < 0) {
+      throw InvalidArgument(who + ": metadata 'skipped_steps' = '" + it->second + "' is not a count");
+    }
+  }
+
+  std::vector<std::string> errors;
+  LoadReport report;
+  const auto unexpected = [&](const std::string& what) {
+    if (strict) errors.push_back("unexpected " + what);
+    else report.unexpected.push_back(what);
+  };
+
+  // Group options: each current group takes the options of the saved group that holds its parameters.
+  std::map<std::string, std::size_t> saved_group_of;
+  for (std::size_t j = 0; j < saved.size(); ++j) {
+    for (const std::string& p : saved[j].params) saved_group_of.emplace(p, j);
+  }
+  if (strict && saved.size() != groups_.size()) {
+    errors.push_back("the dictionary has " + std::to_string(saved.size()) + " groups, the optimizer " +
+                     std::to_string(groups_.size()));
+  }
+  std::vector<std::unique_ptr<Options>> new_options(groups_.size());
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    const auto& members = groups_[g]->members_;
+    std::size_t match = saved.size();
+    for (const std::size_t m : members) {
+      const auto it = saved_group_of.find(records_[m].param.name());
+      if (it != saved_group_of.end()) {
+        match = it->second;
+        break;
+      }
+    }
+    if (match == saved.size()) {
+      if (strict) errors.push_back("group " + std::to_string(g) + ": none of its parameters is in a saved group");
+      continue;
+    }
+    if (strict) {
+      std::set<std::string> mine, theirs(saved[match].params.begin(), saved[match].params.end());
+      for (const std::size_t m : members) mine.insert(records_[m].param.name());
+      if (mine != theirs) {
+        errors.push_back("group " + std::to_string(g) + " does not hold the same parameters as saved group " +
+                         std::to_string(match));
+      }
+    }
+    auto options = groups_[g]->options().clone();
+    std::set<std::string> seen;
+    for (const auto& [option, text] : saved[match].options) {
+      const std::string what = "group " + std::to_string(g) + ": option '" + option + "'";
+      seen.insert(option);
+      if (!options->has(option)) {
+        unexpected("option '" + option + "' of saved group " + std::to_string(match) + " (" + std::string(name_) +
+                   " has no such option)");
+        continue;
+      }
+      double value = 0.0;
+      if (!parse_double(text, value)) {
+        errors.push_back(what + " = '" + text + "' is not a number");
+        continue;
+      }
+      try {
+        options->set(option, value);
+      } catch (const InvalidArgument& e) {
+        errors.push_back(what + ": " + e.what());
+      }
+    }
+    for (const OptionInfo& info : options->info()) {
+      if (!seen.count(std::string(info.name)) && strict) {
+        errors.push_back("missing option '" + std::string(info.name) + "' for group " + std::to_string(g));
+      }
+    }
+    try {
+      options->validate();
+    } catch (const InvalidArgument& e) {
+      errors.push_back("group " + std::to_string(g) + ": " + e.what());
+    }
+    new_options[g] = std::move(options);
+  }
+
+  // Tensors, by name.
+  struct Incoming {
+    bool has_step = false;
+    std::int64_t step = 0;
+    std::vector<double> scalars;
+    std::vector<bool> has_scalar;
+    std::vector<const Tensor*> slots;  // one per slot, null when absent
+    const Tensor* value = nullptr;
+  };
+  std::vector<Incoming> incoming(records_.size());
+  for (Incoming& in : incoming) {
+    in.scalars.assign(scalar_slots_.size(), 0.0);
+    in.has_scalar.assign(scalar_slots_.size(), false);
+    in.slots.assign(slots_.size(), nullptr);
+  }
+  bool any_value = false;
+  const auto check_like_param = [&](const std::string& key, const Tensor& t, const Parameter& p) {
+    if (t.type != tensor_type(p.dtype()) || t.shape != shape_of(p)) {
+      errors.push_back("mis-shaped '" + key + "': " + std::string(name_of(t.type)) + " " + shape_text(t.shape) +
+                       ", but parameter '" + p.name() + "' is " + std::string(name_of(tensor_type(p.dtype()))) + " " +
+                       shape_text(shape_of(p)));
+      return false;
+    }
+    return true;
+  };
+  for (const auto& [key, t] : dict.tensors) {
+    if (key.starts_with(kParamPrefix)) {
+      const auto it = by_name_.find(key.substr(kParamPrefix.size()));
+      if (it == by_name_.end()) {
+        unexpected("parameter '" + key + "'");
+        continue;
+      }
+      any_value = true;
+      if (check_like_param(key, t, records_[it->second].param)) incoming[it->second].value = &t;
+      continue;
+    }
+    const std::size_t slash = key.rfind('/');
+    if (!key.starts_with(kStatePrefix) || slash < kStatePrefix.size()) {
+      unexpected("tensor '" + key + "'");
+      continue;
+    }
+    const auto it = by_name_.find(key.substr(kStatePrefix.size(), slash - kStatePrefix.size()));
+    if (it == by_name_.end()) {
+      unexpected("state '" + key + "' (no parameter of that name)");
+      continue;
+    }
+    const std::string slot = key.substr(slash + 1);
+    const Parameter& p = records_[it->second].param;
+    Incoming& in = incoming[it->second];
+    const bool is_scalar_tensor = t.shape.empty();
+    if (slot == kStepSlot) {
+      if (t.type != TensorType::I64 || !is_scalar_tensor) {
+        errors.push_back("mis-shaped '" + key + "': a step count is an I64 scalar");
+      } else {
+        in.step = t.values<std::int64_t>(key)[0];
+        in.has_step = true;
+        if (in.step < 0) errors.push_back("'" + key + "' = " + std::to_string(in.step) + " is negative");
+      }
+      continue;
+    }
+    bool known = false;
+    for (std::size_t s = 0; s < scalar_slots_.size() && !known; ++s) {
+      if (scalar_slots_[s].name != slot) continue;
+      known = true;
+      if (t.type != TensorType::F64 || !is_scalar_tensor) {
+        errors.push_back("mis-shaped '" + key + "': a scalar state is an F64 scalar");
+      } else {
+        in.scalars[s] = t.values<double>(key)[0];
+        in.has_scalar[s] = true;
+      }
+    }
+    for (std::size_t s = 0; s < slots_.size() && !known; ++s) {
+      if (slots_[s].name != slot) continue;
+      known = true;
+      if (check_like_param(key, t, p)) in.slots[s] = &t;
+    }
+    if (!known) unexpected("state '" + key + "' (" + std::string(name_) + " has no slot '" + slot + "')");
+  }
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    const std::string& name = records_[i].param.name();
+    Incoming& in = incoming[i];
+    if (!in.has_step) {
+      if (strict) errors.push_back("missing state of parameter '" + name + "'");
+      else report.missing.push_back(name);
+      continue;
+    }
+    for (std::size_t s = 0; s < scalar_slots_.size(); ++s) {
+      if (!in.has_scalar[s]) errors.push_back("missing '" + std::string(kStatePrefix) + name + "/" + std::string(scalar_slots_[s].name) + "'");
+    }
+    if (any_value && !in.value && strict) errors.push_back("missing value of parameter '" + name + "' (param/" + name + ")");
+  }
+  if (!errors.empty()) {
+    std::string message = who + ": cannot load (" + std::to_string(errors.size()) + " problem" +
+                          (errors.size() == 1 ? "" : "s") + "; nothing was changed):";
+    for (const std::string& e : errors) message.append("\n  - ").append(e);
+    throw InvalidArgument(message);
+  }
+
+  // Commit. Only allocation can fail, so allocate first, then change things with operations that cannot.
+  std::vector<AlignedBuffer> fresh_arenas(slots_.size());
+  for (std::size_t s = 0; s < slots_.size(); ++s) {
+    if (!arenas_[s].empty()) continue;
+    for (const Incoming& in : incoming) {
+      if (in.has_step && in.slots[s]) {
+        fresh_arenas[s] = AlignedBuffer(layout_bytes_);
+        break;
+      }
+    }
+  }
+  for (std::size_t s = 0; s < slots_.size(); ++s) {
+    if (!fresh_arenas[s].empty()) arenas_[s] = std::move(fresh_arenas[s]);
+  }
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    Record& r = records_[i];
+    const Incoming& in = incoming[i];
+    if (!in.has_step) continue;
+    r.step = in.step;
+    std::copy(in.scalars.begin(), in.scalars.end(), r.scalars.begin());
+    r.slots_ready = 0;
+    for (std::size_t s = 0; s < slots_.size(); ++s) {
+      if (!in.slots[s]) continue;
+      if (!in.slots[s]->bytes.empty()) std::memcpy(arenas_[s].data() + r.offset, in.slots[s]->bytes.data(), in.slots[s]->bytes.size());
+      r.slots_ready |= 1u << s;
+    }
+  }
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    const Tensor* value = incoming[i].value;
+    if (value && !value->bytes.empty()) std::memcpy(records_[i].param.value_data(), value->bytes.data(), value->bytes.size());
+  }
+  // Copied value by value (ranges already checked on the copy, so set() cannot throw), keeping the
+  // group's Options object: references to it (a schedule's, the caller's) stay valid.
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    if (!new_options[g]) continue;
+    for (const OptionInfo& info : new_options[g]->info()) groups_[g]->options().set(info.name, new_options[g]->get(info.name));
+  }
+  skipped_steps_ = skipped;
+  return report;
+}
+
+}  // namespace descent
