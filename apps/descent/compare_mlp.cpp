@@ -45,6 +45,7 @@ std::filesystem::path run_mlp_compare(const MlpCompareConfig& config, std::ostre
     command.model = config.model;
     command.seed = config.seed;
     command.threads = config.threads;
+    command.nonfinite = "skip";  // one diverging optimizer shows as such (its skips are logged); the others still run
     rates.push_back(default_learning_rate(preset));
     runs.push_back(run_train(command, data, dir / "runs" / preset.name, log, progress_bar));
     // A smoothed loss per step (exponential moving average, 0.98) for the curves: raw batch losses are noise.

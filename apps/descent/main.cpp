@@ -182,6 +182,21 @@ int main(int argc, char** argv) {
   train->add_option("--clip-norm", train_command.clip_norm, "clip the gradients' global norm to this (0: off)")
       ->capture_default_str();
   train->add_option("--out", train_command.out, "metrics folder")->capture_default_str();
+  train->add_option("--checkpoint", train_command.checkpoint,
+                    "checkpoint file (default with --checkpoint-every or --max-steps: <out>/checkpoint.safetensors)");
+  train->add_option("--checkpoint-every", train_command.checkpoint_every,
+                    "save a checkpoint every this many steps, and at the end (0: only at the end)")
+      ->capture_default_str();
+  train->add_option("--resume", train_command.resume,
+                    "continue the run saved in this checkpoint, bitwise as if it had not stopped (same data, model, "
+                    "optimizer, schedule, batch size and seed)");
+  train->add_option("--max-steps", train_command.max_steps, "stop after this many steps in all, saving a checkpoint "
+                                                              "(0: no limit)")
+      ->capture_default_str();
+  train->add_option("--nonfinite", train_command.nonfinite, "a NaN or infinite gradient: raise (stop with an error) "
+                                                             "or skip (skip the step, counted)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"raise", "skip"}));
 
   app.add_subcommand("list", "List optimizer presets, library optimizers and test functions");
 
@@ -252,6 +267,9 @@ int main(int argc, char** argv) {
       try {  // bad option values
         cli::check_schedule(train_command.schedule);
         cli::check_trainable(train_command.optimizer);
+        if (!train_command.resume.empty() && !std::filesystem::exists(train_command.resume)) {
+          throw descent::NotFound("--resume: no file '" + train_command.resume.string() + "'");
+        }
       } catch (const descent::Error& e) {
         throw UsageError(e.what());
       }
@@ -261,9 +279,15 @@ int main(int argc, char** argv) {
         throw UsageError(e.what());
       }
       const auto run = cli::run_train(train_command, data, train_command.out, std::cout, terminal);
-      std::cout << "final test accuracy: " << std::fixed << std::setprecision(2)
-                << 100.0 * run.epochs.back().test_accuracy << "%\nmetrics: " << train_command.out.string()
-                << "/metrics.csv, metrics.json, steps.csv\n";
+      if (run.epochs.size() < train_command.epochs) {
+        std::cout << "stopped at --max-steps " << train_command.max_steps << " (epochs done: " << run.epochs.size()
+                  << "); continue with --resume " << run.checkpoint.string() << "\n";
+      } else {
+        std::cout << "final test accuracy: " << std::fixed << std::setprecision(2)
+                  << 100.0 * run.epochs.back().test_accuracy << "%\n";
+      }
+      if (!run.checkpoint.empty()) std::cout << "checkpoint: " << run.checkpoint.string() << "\n";
+      std::cout << "metrics: " << train_command.out.string() << "/metrics.csv, metrics.json, steps.csv\n";
     } else if (app.got_subcommand("compare") && compare->get_option("--function")->count() == 0) {
       mlp_config.optimizers = resolve(optimizer_names_given);
       mlp_config.out = out;

@@ -136,8 +136,19 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
   config.batch_size = command.batch_size;
   config.seed = command.seed;
   config.threads = command.threads;
+  config.nonfinite = command.nonfinite == "skip" ? NonFinitePolicy::Skip : NonFinitePolicy::Raise;
+  config.checkpoint = command.checkpoint;
+  if (config.checkpoint.empty() && (command.checkpoint_every > 0 || command.max_steps > 0)) {
+    config.checkpoint = out / "checkpoint.safetensors";
+  }
+  config.checkpoint_every = command.checkpoint_every;
+  config.resume = command.resume;
+  config.max_steps = command.max_steps;
+  if (!config.checkpoint.empty() && config.checkpoint.has_parent_path()) {
+    std::filesystem::create_directories(config.checkpoint.parent_path());
+  }
 
-  TrainRun run{preset.name, {}, {}};
+  TrainRun run{preset.name, config.checkpoint, {}, {}};
   const std::size_t batch = command.batch_size == 0 ? data.train.samples : std::min(command.batch_size, data.train.samples);
   const std::size_t steps_per_epoch = (data.train.samples + batch - 1) / batch;
   nn::TrainHooks hooks;
@@ -162,6 +173,7 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
   hooks.on_start = [&](Optimizer& opt) {
     schedule = make_schedule(command.schedule, opt, command.epochs, steps_per_epoch, config.options["lr"]);
   };
+  hooks.schedule = [&] { return schedule.get(); };
   const auto on_step = hooks.on_step;
   hooks.on_step = [&, on_step](const nn::StepMetrics& s) {
     on_step(s);
@@ -184,8 +196,11 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
   log << "train " << join(model.layers) << " on " << data.train.name << " (" << data.train.samples << " train, "
       << data.test.samples << " test) with " << preset.name << ", lr " << config.options["lr"] << ", batch "
       << (command.batch_size == 0 ? std::string("full") : std::to_string(batch)) << ", " << command.epochs
-      << " epochs\n";
+      << " epochs" << (command.resume.empty() ? "" : ", resuming from " + command.resume.string()) << "\n";
   run.epochs = nn::train(mlp, data.train, data.test, config, hooks, &optimizer);
+  if (optimizer->skipped_steps() > 0) {
+    log << "skipped " << optimizer->skipped_steps() << " steps with a non-finite gradient\n";
+  }
 
   std::filesystem::create_directories(out);
   std::ostringstream csv, steps, json;
@@ -199,7 +214,13 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
   json << std::setprecision(10) << "{\n  \"optimizer\": \"" << preset.name << "\",\n  \"lr\": " << config.options["lr"]
        << ",\n  \"model\": \"" << join(model.layers) << "\",\n  \"data\": \"" << data.train.name
        << "\",\n  \"batch_size\": " << command.batch_size << ",\n  \"seed\": " << command.seed
-       << ",\n  \"final_test_accuracy\": " << run.epochs.back().test_accuracy << ",\n  \"epochs\": [";
+       << ",\n  \"final_test_accuracy\": ";
+  if (run.epochs.empty()) {
+    json << "null";  // stopped by --max-steps before an epoch ended
+  } else {
+    json << run.epochs.back().test_accuracy;
+  }
+  json << ",\n  \"epochs\": [";
   for (std::size_t i = 0; i < run.epochs.size(); ++i) {
     const auto& e = run.epochs[i];
     json << (i ? "," : "") << "\n    {\"epoch\": " << e.epoch << ", \"train_loss\": " << e.train_loss

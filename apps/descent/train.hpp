@@ -28,6 +28,11 @@ struct TrainCommand {
   std::size_t threads = 0;
   double clip_norm = 0.0;          // 0: no clipping
   std::filesystem::path out = "report/train";
+  std::filesystem::path checkpoint;  // empty: <out>/checkpoint.safetensors when checkpoint_every or max_steps is set
+  std::size_t checkpoint_every = 0;
+  std::filesystem::path resume;
+  std::size_t max_steps = 0;
+  std::string nonfinite = "raise";   // raise, skip
 };
 
 // The data set a --data value names ("auto": Fashion-MNIST if installed, else the spirals).
@@ -47,6 +52,7 @@ void check_trainable(const std::string& optimizer);
 
 struct TrainRun {
   std::string label;
+  std::filesystem::path checkpoint;  // the checkpoint written, if any
   std::vector<nn::EpochMetrics> epochs;
   std::vector<nn::StepMetrics> steps;
 };

@@ -1,8 +1,12 @@
 #include "descent/nn/train.hpp"
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <string>
 
+#include "checkpoint/json.hpp"
+#include "descent/checkpoint.hpp"
 #include "descent/error.hpp"
 #include "descent/factory.hpp"
 
@@ -36,6 +40,189 @@ Evaluation evaluate(MLP<float>& model, const Dataset& data) {
   return {loss_sum / static_cast<double>(data.samples), static_cast<double>(hits) / static_cast<double>(data.samples)};
 }
 
+namespace {
+
+namespace json = detail::json;
+
+std::string text_of(double value) { return json::quote(format_number(value)); }
+
+double number_in(const json::Value& object, std::string_view key, const std::string& where) {
+  const json::Value* v = object.find(key);
+  double out = 0.0;
+  if (v && v->is(json::Value::Kind::String)) {
+    const auto [ptr, ec] = std::from_chars(v->text.data(), v->text.data() + v->text.size(), out);
+    if (ec == std::errc() && ptr == v->text.data() + v->text.size()) return out;
+  }
+  throw InvalidArgument(where + ": '" + std::string(key) + "' is missing or not a number");
+}
+
+std::size_t count_in(const json::Value& object, std::string_view key, const std::string& where) {
+  const double v = number_in(object, key, where);
+  if (!(v >= 0.0 && v <= 9007199254740992.0) || v != std::floor(v)) {
+    throw InvalidArgument(where + ": '" + std::string(key) + "' = " + format_number(v) + " is not a count");
+  }
+  return static_cast<std::size_t>(v);
+}
+
+std::vector<double> numbers_in(const json::Value& object, std::string_view key, const std::string& where) {
+  const json::Value* v = object.find(key);
+  if (!v || !v->is(json::Value::Kind::Array)) throw InvalidArgument(where + ": '" + std::string(key) + "' is not a list");
+  std::vector<double> out;
+  for (const json::Value& item : v->items) {
+    json::Value wrapper;
+    wrapper.kind = json::Value::Kind::Object;
+    wrapper.members.emplace_back("x", item);
+    out.push_back(number_in(wrapper, "x", where + ": '" + std::string(key) + "'"));
+  }
+  return out;
+}
+
+json::Value parse_meta(const StateDict& dict, const std::string& key, const std::string& source) {
+  const auto it = dict.metadata.find(key);
+  if (it == dict.metadata.end()) throw InvalidArgument(source + ": no '" + key + "' metadata: not a training checkpoint");
+  json::Value v;
+  try {
+    v = json::parse(it->second);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(source + ": metadata '" + key + "': " + e.what());
+  }
+  if (!v.is(json::Value::Kind::Object)) throw InvalidArgument(source + ": metadata '" + key + "' is not an object");
+  return v;
+}
+
+// Where a run is: everything besides the model and the optimizer that a checkpoint carries.
+struct RunPosition {
+  std::size_t steps = 0, epoch = 0, position = 0;  // loader: epochs done, batches taken in the current one
+  double epoch_loss_sum = 0.0;
+  std::size_t epoch_batches = 0;
+  double epoch_lr = 0.0;  // group 0's lr when the current epoch began
+  std::vector<EpochMetrics> history;
+};
+
+std::string training_meta(const RunPosition& run, const BatchLoader& loader, const TrainConfig& config,
+                          const Dataset& data) {
+  std::string out = "{\"steps\":" + text_of(static_cast<double>(run.steps));
+  out += ",\"epoch\":" + text_of(static_cast<double>(loader.epoch()));
+  out += ",\"position\":" + text_of(static_cast<double>(loader.position()));
+  out += ",\"batch_size\":" + text_of(static_cast<double>(loader.batch_size()));
+  out += ",\"seed\":" + json::quote(std::to_string(config.seed));
+  out += ",\"samples\":" + text_of(static_cast<double>(data.samples));
+  out += ",\"data\":" + json::quote(data.name);
+  out += ",\"epoch_loss_sum\":" + text_of(run.epoch_loss_sum);
+  out += ",\"epoch_batches\":" + text_of(static_cast<double>(run.epoch_batches));
+  out += ",\"epoch_lr\":" + text_of(run.epoch_lr);
+  out += ",\"history\":[";
+  for (std::size_t i = 0; i < run.history.size(); ++i) {
+    const EpochMetrics& e = run.history[i];
+    out += std::string(i ? "," : "") + "{\"epoch\":" + text_of(static_cast<double>(e.epoch)) +
+           ",\"steps\":" + text_of(static_cast<double>(e.steps)) + ",\"train_loss\":" + text_of(e.train_loss) +
+           ",\"test_loss\":" + text_of(e.test_loss) + ",\"test_accuracy\":" + text_of(e.test_accuracy) +
+           ",\"lr\":" + text_of(e.lr) + "}";
+  }
+  return out + "]}";
+}
+
+std::string schedule_meta(const Scheduler& schedule) {
+  const SchedulerState st = schedule.state();
+  const auto list = [](const std::vector<double>& values) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < values.size(); ++i) out.append(i ? "," : "").append(text_of(values[i]));
+    return out + "]";
+  };
+  return "{\"name\":" + json::quote(schedule.name()) + ",\"last_step\":" + text_of(static_cast<double>(st.last_step)) +
+         ",\"base_lrs\":" + list(st.base_lrs) + ",\"last_lrs\":" + list(st.last_lrs) + ",\"best\":" + text_of(st.best) +
+         ",\"num_bad_epochs\":" + text_of(static_cast<double>(st.num_bad_epochs)) +
+         ",\"cooldown_counter\":" + text_of(static_cast<double>(st.cooldown_counter)) + "}";
+}
+
+void save_run(const TrainConfig& config, const Optimizer& optimizer, const Scheduler* schedule, const RunPosition& run,
+              const BatchLoader& loader, const Dataset& data) {
+  StateDict dict = optimizer.state_dict(/*with_parameters=*/true);
+  dict.metadata["training"] = training_meta(run, loader, config, data);
+  if (schedule) dict.metadata["schedule"] = schedule_meta(*schedule);
+  save_checkpoint(config.checkpoint, dict);
+}
+
+// Restores a run from config.resume: checks everything that can be checked first, then loads the
+// schedule, the optimizer (with the model's parameters) and the data position.
+RunPosition resume_run(const TrainConfig& config, Optimizer& optimizer, Scheduler* schedule, BatchLoader& loader,
+                       const Dataset& data) {
+  const std::string source = config.resume.string();
+  const StateDict dict = load_checkpoint(config.resume);
+  const json::Value training = parse_meta(dict, "training", source);
+  const std::string where = source + ": training state";
+  RunPosition run;
+  run.steps = count_in(training, "steps", where);
+  run.epoch = count_in(training, "epoch", where);
+  run.position = count_in(training, "position", where);
+  run.epoch_loss_sum = number_in(training, "epoch_loss_sum", where);
+  run.epoch_batches = count_in(training, "epoch_batches", where);
+  run.epoch_lr = number_in(training, "epoch_lr", where);
+  const json::Value* seed = training.find("seed");
+  if (!seed || !seed->is(json::Value::Kind::String) || seed->text != std::to_string(config.seed)) {
+    throw InvalidArgument(source + ": the run was saved with seed " + (seed ? seed->text : std::string("?")) +
+                          ", this one has seed " + std::to_string(config.seed) + ": the batches would differ");
+  }
+  const std::size_t batch_size = count_in(training, "batch_size", where), samples = count_in(training, "samples", where);
+  if (batch_size != loader.batch_size() || samples != data.samples) {
+    throw InvalidArgument(source + ": the run was saved with batches of " + std::to_string(batch_size) + " from " +
+                          std::to_string(samples) + " samples, this one has batches of " +
+                          std::to_string(loader.batch_size()) + " from " + std::to_string(data.samples));
+  }
+  if (run.position > loader.batches_per_epoch()) {
+    throw InvalidArgument(where + ": position " + std::to_string(run.position) + " is past the epoch's " +
+                          std::to_string(loader.batches_per_epoch()) + " batches");
+  }
+  const json::Value* history = training.find("history");
+  if (!history || !history->is(json::Value::Kind::Array)) throw InvalidArgument(where + ": 'history' is not a list");
+  for (const json::Value& e : history->items) {
+    if (!e.is(json::Value::Kind::Object)) throw InvalidArgument(where + ": a history entry is not an object");
+    run.history.push_back({count_in(e, "epoch", where), count_in(e, "steps", where), number_in(e, "train_loss", where),
+                           number_in(e, "test_loss", where), number_in(e, "test_accuracy", where), 0.0, 0.0,
+                           number_in(e, "lr", where)});
+  }
+  if (run.history.size() != run.epoch) {
+    throw InvalidArgument(where + ": " + std::to_string(run.history.size()) + " epochs of metrics for " +
+                          std::to_string(run.epoch) + " epochs done");
+  }
+
+  // The schedule: the same kind as saved, or none on both sides.
+  const bool saved_schedule = dict.metadata.count("schedule") != 0;
+  if (saved_schedule != (schedule != nullptr)) {
+    throw InvalidArgument(source + (saved_schedule ? ": the run was saved with a learning-rate schedule, this one has none"
+                                                   : ": the run was saved without a schedule, this one has one"));
+  }
+  SchedulerState old_state;
+  if (schedule) {
+    const json::Value saved = parse_meta(dict, "schedule", source);
+    const std::string at = source + ": schedule state";
+    const json::Value* name = saved.find("name");
+    if (!name || !name->is(json::Value::Kind::String) || name->text != schedule->name()) {
+      throw InvalidArgument(source + ": the run was saved with schedule " + (name ? name->text : std::string("?")) +
+                            ", this one has " + std::string(schedule->name()));
+    }
+    SchedulerState st;
+    st.last_step = static_cast<std::int64_t>(count_in(saved, "last_step", at));
+    st.base_lrs = numbers_in(saved, "base_lrs", at);
+    st.last_lrs = numbers_in(saved, "last_lrs", at);
+    st.best = number_in(saved, "best", at);
+    st.num_bad_epochs = static_cast<std::int64_t>(count_in(saved, "num_bad_epochs", at));
+    st.cooldown_counter = static_cast<std::int64_t>(count_in(saved, "cooldown_counter", at));
+    old_state = schedule->state();
+    schedule->load_state(st);  // validates first: a throw changes nothing
+  }
+  try {
+    optimizer.load_state_dict(dict);  // strict; parameters included
+  } catch (...) {
+    if (schedule) schedule->load_state(old_state);  // the lrs it set, undone
+    throw;
+  }
+  loader.seek(run.epoch, run.position);  // checked above: cannot throw
+  return run;
+}
+
+}  // namespace
+
 std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, const Dataset& test_set,
                                 const TrainConfig& config, const TrainHooks& hooks,
                                 std::unique_ptr<Optimizer>* optimizer_out) {
@@ -43,42 +230,59 @@ std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, con
   check_fits(model, test_set);
   auto optimizer = make_optimizer(config.optimizer, model.parameters(), config.options);
   optimizer->set_num_threads(config.threads);
+  optimizer->set_nonfinite_policy(config.nonfinite);
   if (hooks.on_start) hooks.on_start(*optimizer);
+  Scheduler* schedule = hooks.schedule ? hooks.schedule() : nullptr;
   BatchLoader loader(train_set, config.batch_size, config.seed);
+  RunPosition run;
+  if (!config.resume.empty()) run = resume_run(config, *optimizer, schedule, loader, train_set);
+  const bool checkpoints = !config.checkpoint.empty();
+  const auto save = [&] {
+    if (checkpoints) save_run(config, *optimizer, schedule, run, loader, train_set);
+  };
+
   std::vector<float> inputs;
   std::vector<std::int32_t> labels;
-  std::vector<EpochMetrics> history;
-  std::size_t steps = 0;
   double training_seconds = 0.0;
-  for (std::size_t epoch = 1; epoch <= config.epochs; ++epoch) {
-    const double lr = optimizer->group(0).options().lr();
+  const auto done = [&] {
+    if (optimizer_out) *optimizer_out = std::move(optimizer);
+    return run.history;
+  };
+  for (std::size_t epoch = loader.epoch() + 1; epoch <= config.epochs; ++epoch) {
+    if (run.epoch_batches == 0) run.epoch_lr = optimizer->group(0).options().lr();  // else resumed mid-epoch
     const auto epoch_start = std::chrono::steady_clock::now();
-    double loss_sum = 0.0;
-    std::size_t batches = 0;
     std::span<const std::size_t> indices;
     while (loader.next(indices)) {
+      if (config.max_steps > 0 && run.steps >= config.max_steps) {  // stop before this batch, resumable
+        loader.seek(loader.epoch(), loader.position() - 1);
+        save();
+        return done();
+      }
       loader.gather(indices, inputs, labels);
       const double loss = model.loss(inputs, labels, true);
       if (hooks.before_step) hooks.before_step(*optimizer);
       optimizer->step();
-      loss_sum += loss;
-      ++batches;
-      ++steps;
+      run.epoch_loss_sum += loss;
+      ++run.epoch_batches;
+      ++run.steps;
       if (hooks.on_step) {
         const double now = training_seconds +
                            std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-        hooks.on_step({steps, loss, now});
+        hooks.on_step({run.steps, loss, now});
       }
+      if (config.checkpoint_every > 0 && run.steps % config.checkpoint_every == 0) save();
     }
     const double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     training_seconds += epoch_seconds;
     const Evaluation test = evaluate(model, test_set);
-    history.push_back({epoch, steps, loss_sum / static_cast<double>(batches), test.loss, test.accuracy,
-                       training_seconds, epoch_seconds, lr});
-    if (hooks.on_epoch) hooks.on_epoch(*optimizer, history.back());
+    run.history.push_back({epoch, run.steps, run.epoch_loss_sum / static_cast<double>(run.epoch_batches), test.loss,
+                           test.accuracy, training_seconds, epoch_seconds, run.epoch_lr});
+    run.epoch_loss_sum = 0.0;
+    run.epoch_batches = 0;
+    if (hooks.on_epoch) hooks.on_epoch(*optimizer, run.history.back());
   }
-  if (optimizer_out) *optimizer_out = std::move(optimizer);
-  return history;
+  save();
+  return done();
 }
 
 }  // namespace descent::nn

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -12,6 +13,7 @@
 #include "descent/nn/data.hpp"
 #include "descent/nn/mlp.hpp"
 #include "descent/optimizer.hpp"
+#include "descent/schedule.hpp"
 
 namespace descent::nn {
 
@@ -22,6 +24,22 @@ struct TrainConfig {
   std::size_t batch_size = 128;  // 0: full batch (the notes' batch gradient descent)
   std::uint64_t seed = 1;        // the order of the mini-batches
   std::size_t threads = 0;       // the update engine's threads (0: one per core)
+  NonFinitePolicy nonfinite = NonFinitePolicy::Raise;  // a NaN or infinite gradient: stop with an error
+
+  // Checkpoints (docs/checkpoint-format.md): when `checkpoint` names a file, the run saves there every
+  // `checkpoint_every` steps (0: only at the end) and when training ends or stops at max_steps. A
+  // checkpoint holds the model, the optimizer's state and options, the schedule's state (TrainHooks::
+  // schedule), the data position and the metrics of the epochs done; no wall-clock times, so that a
+  // resumed run writes the same bytes as an uninterrupted one.
+  std::filesystem::path checkpoint;
+  std::size_t checkpoint_every = 0;
+  // Resume from this checkpoint: the run continues bitwise as if it had never stopped. The data set,
+  // batch size and seed must be those of the saved run (checked); the optimizer and model must fit the
+  // saved state (strict load).
+  std::filesystem::path resume;
+  // Stop (saving a checkpoint) after this many optimizer steps in all, counted from the run's start
+  // (0: no limit): a long run split into sessions.
+  std::size_t max_steps = 0;
 };
 
 struct StepMetrics {
@@ -49,6 +67,8 @@ struct TrainHooks {
   std::function<void(Optimizer&, const EpochMetrics&)> on_epoch;
   // Before each step, after the gradient is computed (gradient clipping goes here).
   std::function<void(Optimizer&)> before_step;
+  // The schedule that on_start attached, if any: checkpoints save and restore its state.
+  std::function<Scheduler*()> schedule;
 };
 
 struct Evaluation {
@@ -59,7 +79,8 @@ struct Evaluation {
 // Mean loss and accuracy over a whole data set, in chunks of 1000 samples.
 Evaluation evaluate(MLP<float>& model, const Dataset& data);
 
-// Trains `model` in place; returns the metrics of every epoch. The optimizer is built over the model's
+// Trains `model` in place; returns the metrics of every epoch (after a resume, the saved epochs' metrics
+// come first, with their times 0; after max_steps, the epochs completed). The optimizer is built over the model's
 // parameters from config.optimizer and config.options; `optimizer_out`, when given, receives it (to read
 // its state or save it). Throws InvalidArgument for a data set that does not fit the model.
 std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, const Dataset& test_set,
