@@ -3,18 +3,23 @@
 #   scripts/install-deps.sh run        # build the library and the CLI, draw plots
 #   scripts/install-deps.sh test       # ... and build and run the tests
 #   scripts/install-deps.sh reference  # ... and regenerate tests/reference/data (PyTorch, NumPy)
+#   scripts/install-deps.sh fuzz       # build the library with clang and fuzz it (scripts/fuzz.sh)
 set -euo pipefail
 
 build=(g++ make cmake libcli11-dev libhwy-dev zlib1g-dev libopenblas-dev)
 run=("${build[@]}" gnuplot-nox dataset-fashion-mnist)
-test=("${build[@]}" googletest libgtest-dev libgmock-dev nlohmann-json3-dev libbenchmark-dev)
-reference=(python3 python3-torch python3-numpy python3-scipy)
+test=("${build[@]}" googletest libgtest-dev libgmock-dev nlohmann-json3-dev libbenchmark-dev python3)
+reference=(python3-torch python3-numpy python3-scipy)
+# libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes; clang only recommends it (through
+# libclang-common-14-dev), so it is named here for --no-install-recommends.
+fuzz=("${build[@]}" clang libclang-rt-14-dev)
 
 case "${1:-run}" in
   run) wanted=("${run[@]}") ;;
   test) wanted=("${test[@]}") ;;
   reference) wanted=("${test[@]}" "${reference[@]}") ;;
-  *) echo "usage: $0 run|test|reference" >&2; exit 2 ;;
+  fuzz) wanted=("${fuzz[@]}") ;;
+  *) echo "usage: $0 run|test|reference|fuzz" >&2; exit 2 ;;
 esac
 
 missing=()
