@@ -79,7 +79,9 @@ StateDict decode_checkpoint(std::span<const std::byte> file, std::string_view so
 // Writes atomically: the bytes go to a temporary file in the same directory, which is flushed to disk
 // (fsync), renamed over `path` and the directory flushed, so that after a crash at any point `path`
 // holds the old checkpoint or the new one, never a mix. Throws Error (naming the path and the system's
-// reason) when a step fails; the temporary file is then removed and `path` is untouched.
+// reason) when a step fails. Before the rename, the temporary file is then removed and `path` is
+// untouched; only flushing the directory comes after it (its failure means the new file is in place but
+// may not survive a power cut).
 void save_checkpoint(const std::filesystem::path& path, const StateDict& dict);
 
 // Reads and decodes. Throws NotFound for a missing file, Error for a read failure, InvalidArgument for bad

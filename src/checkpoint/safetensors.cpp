@@ -21,8 +21,8 @@ namespace json = detail::json;
 constexpr std::string_view kFormat = "descent.checkpoint";
 constexpr std::string_view kVersion = "1";
 constexpr std::string_view kChecksumPrefix = "crc32:";
-// safetensors' own bound on the header; far above any descent header (a few hundred bytes a tensor).
-constexpr std::uint64_t kMaxHeader = 100u << 20;
+// safetensors' own bound on the header (100 MB); far above any descent header (a few hundred bytes a tensor).
+constexpr std::uint64_t kMaxHeader = 100'000'000;
 
 std::uint32_t crc32_update(std::uint32_t crc, const std::byte* data, std::size_t n) {
   uLong c = crc;
@@ -220,7 +220,7 @@ StateDict decode_checkpoint(std::span<const std::byte> file, std::string_view so
     fail("header length " + std::to_string(header_size) + " is larger than the rest of the file (" +
          std::to_string(file.size() - 8) + " bytes): truncated or not a safetensors file");
   }
-  if (header_size > kMaxHeader) fail("header length " + std::to_string(header_size) + " exceeds the 100 MiB limit");
+  if (header_size > kMaxHeader) fail("header length " + std::to_string(header_size) + " exceeds the 100 MB limit");
   const std::string_view header(reinterpret_cast<const char*>(file.data()) + 8, header_size);
   if (header.empty() || header.front() != '{') fail("the header does not start with '{': not a safetensors file");
   json::Value root;
@@ -327,8 +327,9 @@ StateDict decode_checkpoint(std::span<const std::byte> file, std::string_view so
   const std::string& checksum = dict.metadata["checksum"];
   const json::Value* checksum_value = meta->find("checksum");
   if (!checksum_value || checksum.size() != kChecksumPrefix.size() + 8 || !checksum.starts_with(kChecksumPrefix) ||
+      checksum.find_first_not_of("0123456789abcdef", kChecksumPrefix.size()) != std::string::npos ||
       header.substr(checksum_value->offset, checksum.size() + 2) != "\"" + checksum + "\"") {
-    fail("metadata 'checksum' is missing or not of the form \"crc32:\" and 8 hex digits");
+    fail("metadata 'checksum' is missing or not of the form \"crc32:\" and 8 lowercase hex digits");
   }
   const std::size_t digits_at = 8 + checksum_value->offset + 1 + kChecksumPrefix.size();
   static const std::byte kZeros[8] = {std::byte{'0'}, std::byte{'0'}, std::byte{'0'}, std::byte{'0'},
