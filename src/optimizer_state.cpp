@@ -14,6 +14,9 @@ namespace json = detail::json;
 constexpr std::string_view kParamPrefix = "param/";
 constexpr std::string_view kStatePrefix = "state/";
 constexpr std::string_view kStepSlot = "step";
+// Counts beyond this are refused: update rules read the step as a double (exact up to 2^53), and a count
+// near 2^63 would overflow at the next step.
+constexpr std::int64_t kMaxCount = std::int64_t{1} << 53;
 
 TensorType tensor_type(DType dtype) { return dtype == DType::Float32 ? TensorType::F32 : TensorType::F64; }
 
@@ -139,8 +142,8 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
   std::int64_t skipped = skipped_steps_;
   if (const auto it = dict.metadata.find("skipped_steps"); it != dict.metadata.end()) {
     const auto [ptr, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), skipped);
-    if (ec != std::errc() || ptr != it->second.data() + it->second.size() || skipped < 0) {
-      throw InvalidArgument(who + ": metadata 'skipped_steps' = '" + it->second + "' is not a count");
+    if (ec != std::errc() || ptr != it->second.data() + it->second.size() || skipped < 0 || skipped > kMaxCount) {
+      throw InvalidArgument(who + ": metadata 'skipped_steps' = '" + it->second + "' is not a count in [0, 2^53]");
     }
   }
 
@@ -273,7 +276,9 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
       } else {
         in.step = t.values<std::int64_t>(key)[0];
         in.has_step = true;
-        if (in.step < 0) errors.push_back("'" + key + "' = " + std::to_string(in.step) + " is negative");
+        if (in.step < 0 || in.step > kMaxCount) {
+          errors.push_back("'" + key + "' = " + std::to_string(in.step) + " is not a step count in [0, 2^53]");
+        }
       }
       continue;
     }

@@ -204,6 +204,18 @@ TEST(StateDict, RejectsAnotherOptimizerAndBadOptions) {
   EXPECT_EQ(target.options().lr(), 0.02);
 }
 
+TEST(StateDict, RefusesCountsThatCouldOverflow) {
+  Model m;
+  SGD sgd(m.params(), SGDOptions(0.1));
+  StateDict d = sgd.state_dict();
+  d.tensors["state/layer/bias/step"] = Tensor::scalar(std::numeric_limits<std::int64_t>::max());
+  EXPECT_THROW_WITH(sgd.load_state_dict(d), InvalidArgument,
+                    "'state/layer/bias/step' = 9223372036854775807 is not a step count in [0, 2^53]");
+  d = sgd.state_dict();
+  d.metadata["skipped_steps"] = "9223372036854775807";
+  EXPECT_THROW_WITH(sgd.load_state_dict(d), InvalidArgument, "'skipped_steps' = '9223372036854775807' is not a count");
+}
+
 // --- Hostile files -------------------------------------------------------------------------------------
 
 std::vector<std::byte> bytes_of(const std::string& s) {

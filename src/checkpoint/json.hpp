@@ -15,6 +15,15 @@ namespace descent::detail::json {
 inline constexpr std::size_t kMaxDepth = 64;
 
 struct Value {
+  // Declared here, defined in json.cpp: `members` holds pairs of Value, which must be complete there
+  // (clang with libstdc++ refuses to instantiate them inside the class).
+  Value();
+  ~Value();
+  Value(const Value&);
+  Value(Value&&) noexcept;
+  Value& operator=(const Value&);
+  Value& operator=(Value&&) noexcept;
+
   enum class Kind : std::uint8_t { Null, False, True, Number, String, Array, Object };
   Kind kind = Kind::Null;
   std::string text;                                     // a string's value, a number's source text
