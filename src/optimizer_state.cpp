@@ -103,6 +103,21 @@ StateDict Optimizer::state_dict(bool with_parameters) const {
   }
   dict.metadata["groups"] = groups + "]";
 
+  // Which slots each parameter has created: a strict load requires exactly these tensors, so that a
+  // dropped slot tensor is an error, not a silent reset of that state.
+  std::string created = "{";
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    created.append(i ? "," : "").append(json::quote(records_[i].param.name())).append(":[");
+    bool first = true;
+    for (std::size_t s = 0; s < slots_.size(); ++s) {
+      if (!(records_[i].slots_ready >> s & 1u)) continue;
+      created.append(first ? "" : ",").append(json::quote(slots_[s].name));
+      first = false;
+    }
+    created.append("]");
+  }
+  dict.metadata["slots"] = created + "}";
+
   for (const Record& r : records_) {
     const std::string& name = r.param.name();
     const std::string prefix = std::string(kStatePrefix) + name + "/";
@@ -138,6 +153,28 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     saved = parse_groups(groups_text->second);
   } catch (const InvalidArgument& e) {
     throw InvalidArgument(who + ": " + e.what());
+  }
+  // Slots each saved parameter had created (strict loads require exactly those tensors).
+  std::map<std::string, std::set<std::string>> created;
+  bool has_created = false;
+  if (const auto it = dict.metadata.find("slots"); it != dict.metadata.end()) {
+    has_created = true;
+    json::Value v;
+    try {
+      v = json::parse(it->second);
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument(who + ": metadata 'slots': " + e.what());
+    }
+    if (!v.is(json::Value::Kind::Object)) throw InvalidArgument(who + ": metadata 'slots' is not a JSON object");
+    for (const auto& [param, list] : v.members) {
+      if (!list.is(json::Value::Kind::Array)) throw InvalidArgument(who + ": metadata 'slots' of '" + param + "' is not a list");
+      for (const json::Value& slot : list.items) {
+        if (!slot.is(json::Value::Kind::String)) throw InvalidArgument(who + ": metadata 'slots' of '" + param + "' holds a non-string");
+        created[param].insert(slot.text);
+      }
+    }
+  } else if (strict) {
+    throw InvalidArgument(who + ": the dictionary has no 'slots' metadata (load it non-strictly to accept that)");
   }
   std::int64_t skipped = skipped_steps_;
   if (const auto it = dict.metadata.find("skipped_steps"); it != dict.metadata.end()) {
@@ -246,6 +283,14 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     return true;
   };
   for (const auto& [key, t] : dict.tensors) {
+    std::uint64_t count = 1;
+    bool overflow = false;
+    for (const std::int64_t d : t.shape) overflow |= d < 0 || __builtin_mul_overflow(count, static_cast<std::uint64_t>(d), &count);
+    if (overflow || count > t.bytes.size() / size_of(t.type) || count * size_of(t.type) != t.bytes.size()) {
+      errors.push_back("mis-shaped '" + key + "': " + std::to_string(t.bytes.size()) + " bytes for shape " +
+                       shape_text(t.shape) + " of " + std::string(name_of(t.type)));
+      continue;
+    }
     if (key.starts_with(kParamPrefix)) {
       const auto it = by_name_.find(key.substr(kParamPrefix.size()));
       if (it == by_name_.end()) {
@@ -312,6 +357,18 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
       if (!in.has_scalar[s]) errors.push_back("missing '" + std::string(kStatePrefix) + name + "/" + std::string(scalar_slots_[s].name) + "'");
     }
     if (any_value && !in.value && strict) errors.push_back("missing value of parameter '" + name + "' (param/" + name + ")");
+    if (!has_created) continue;
+    const auto listed = created.find(name);
+    for (std::size_t s = 0; s < slots_.size(); ++s) {
+      const bool expected = listed != created.end() && listed->second.count(std::string(slots_[s].name));
+      const std::string key = std::string(kStatePrefix) + name + "/" + std::string(slots_[s].name);
+      if (expected && !in.slots[s]) {
+        if (strict) errors.push_back("missing '" + key + "' (the parameter had created that slot)");
+        else report.missing.push_back(key);
+      } else if (!expected && in.slots[s] && strict) {
+        errors.push_back("unexpected '" + key + "' (metadata 'slots' does not list it)");
+      }
+    }
   }
   if (!errors.empty()) {
     std::string message = who + ": cannot load (" + std::to_string(errors.size()) + " problem" +

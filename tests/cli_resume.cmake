@@ -13,7 +13,7 @@ endfunction()
 run(--checkpoint-every 5 --checkpoint ${WORK}/straight.safetensors --out ${WORK}/straight)
 run(--max-steps 32 --checkpoint ${WORK}/split.safetensors --out ${WORK}/split)   # 16 batches an epoch: an epoch's end
 run(--resume ${WORK}/split.safetensors --max-steps 37 --checkpoint ${WORK}/split.safetensors --out ${WORK}/split)
-run(--resume ${WORK}/split.safetensors --checkpoint-every 5 --checkpoint ${WORK}/split.safetensors --out ${WORK}/split)
+run(--resume ${WORK}/split.safetensors --checkpoint-every 5 --out ${WORK}/split)  # saves where it resumed from
 execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${WORK}/straight.safetensors ${WORK}/split.safetensors
                 RESULT_VARIABLE differ)
 if(differ)

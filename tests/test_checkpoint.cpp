@@ -2,6 +2,7 @@
 // loading, hostile files (each rejected with a clear error, the optimizer untouched), and the policy for
 // non-finite gradients.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <cmath>
@@ -204,6 +205,54 @@ TEST(StateDict, RejectsAnotherOptimizerAndBadOptions) {
   EXPECT_EQ(target.options().lr(), 0.02);
 }
 
+// A dictionary built in memory is checked as a file is: bytes that do not fill the shape are refused.
+TEST(StateDict, RefusesTensorsWhoseBytesDoNotMatchTheirShape) {
+  Model m;
+  SGD sgd(m.params(), SGDOptions(0.1).momentum(0.9));
+  m.gradient(0);
+  sgd.step();
+  const auto before = snapshot(sgd);
+  for (const std::size_t bytes : {std::size_t{0}, std::size_t{4}, std::size_t{4096}}) {
+    StateDict d = sgd.state_dict(true);
+    d.tensors["param/layer/weight"].bytes.resize(bytes);
+    d.tensors["state/layer/bias/momentum_buffer"].bytes.resize(bytes);
+    d.tensors["state/layer/bias/step"].bytes.clear();
+    try {
+      sgd.load_state_dict(d);
+      ADD_FAILURE() << "no exception";
+    } catch (const InvalidArgument& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("mis-shaped 'param/layer/weight': " + std::to_string(bytes) + " bytes for shape [3, 4] of F32"),
+                std::string::npos) << what;
+      EXPECT_NE(what.find("mis-shaped 'state/layer/bias/momentum_buffer'"), std::string::npos) << what;
+      EXPECT_NE(what.find("mis-shaped 'state/layer/bias/step': 0 bytes for shape [] of I64"), std::string::npos) << what;
+    }
+    EXPECT_EQ(snapshot(sgd), before);
+  }
+}
+
+// A strict load knows which slots each parameter had created: a dropped slot tensor is an error, not a
+// silent reset of that state.
+TEST(StateDict, ADroppedSlotIsMissingNotReset) {
+  Model m;
+  Adam adam(m.params(), AdamOptions(0.01).amsgrad(true));
+  m.gradient(0);
+  adam.step();
+  StateDict d = adam.state_dict();
+  EXPECT_EQ(d.meta("slots"), R"({"layer/weight":["exp_avg","exp_avg_sq","max_exp_avg_sq"],"layer/bias":["exp_avg","exp_avg_sq","max_exp_avg_sq"]})");
+  d.tensors.erase("state/layer/weight/exp_avg_sq");
+  Model n;
+  Adam fresh(n.params(), AdamOptions(0.01).amsgrad(true));
+  EXPECT_THROW_WITH(fresh.load_state_dict(d), InvalidArgument,
+                    "missing 'state/layer/weight/exp_avg_sq' (the parameter had created that slot)");
+  EXPECT_FALSE(fresh.has_state("layer/bias", "exp_avg"));
+  const LoadReport report = fresh.load_state_dict(d, false);
+  EXPECT_EQ(report.missing, std::vector<std::string>{"state/layer/weight/exp_avg_sq"});
+  EXPECT_FALSE(fresh.has_state("layer/weight", "exp_avg_sq"));  // non-strict: recreated by the next step
+  d.metadata.erase("slots");
+  EXPECT_THROW_WITH(fresh.load_state_dict(d), InvalidArgument, "no 'slots' metadata");
+}
+
 TEST(StateDict, RefusesCountsThatCouldOverflow) {
   Model m;
   SGD sgd(m.params(), SGDOptions(0.1));
@@ -301,6 +350,22 @@ TEST(CheckpointFile, RejectsEachKindOfHostileInput) {
   expect_rejected(craft(R"({"__metadata__":{"checksum":"crc32:00000000","format":"descent.checkpoint","format_version":1}})", ""),
                   "metadata 'format_version' is not a string");
   expect_rejected(craft("[1]", ""), "does not start with '{'");
+  // Cheap to write, costly to parse: a bound on the number of values (and hashed duplicate checks, so
+  // many keys cost linear time).
+  std::string wide = "[0";
+  for (int i = 0; i < (1 << 20); ++i) wide += ",0";
+  expect_rejected(craft(header_with("\"x\":" + wide + "]"), ""), "more than 1048576 values");
+  std::string keys = R"("__metadata__":{"checksum":"crc32:00000000","format":"descent.checkpoint","format_version":"1")";
+  for (int i = 0; i < 200000; ++i) keys += ",\"k" + std::to_string(i) + "\":\"\"";
+  expect_rejected(craft(header_with("\"x\":1", keys + "}"), ""), "tensor 'x': its entry is not an object");
+}
+
+TEST(CheckpointFile, AFifoIsRefusedWithoutWaitingForAWriter) {
+  const auto fifo = temp_path("fifo.safetensors");
+  std::filesystem::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THROW_WITH(load_checkpoint(fifo), InvalidArgument, "is not a regular file");
+  std::filesystem::remove(fifo);
 }
 
 TEST(CheckpointFile, EveryTruncationAndEveryFlippedBitIsCaught) {

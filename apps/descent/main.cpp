@@ -183,7 +183,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train->add_option("--out", train_command.out, "metrics folder")->capture_default_str();
   train->add_option("--checkpoint", train_command.checkpoint,
-                    "checkpoint file (default with --checkpoint-every or --max-steps: <out>/checkpoint.safetensors)");
+                    "checkpoint file (default: the --resume file; else with --checkpoint-every or --max-steps, "
+                    "<out>/checkpoint.safetensors)");
   train->add_option("--checkpoint-every", train_command.checkpoint_every,
                     "save a checkpoint every this many steps, and at the end (0: only at the end)")
       ->capture_default_str();

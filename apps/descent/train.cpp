@@ -138,7 +138,9 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
   config.threads = command.threads;
   config.nonfinite = command.nonfinite == "skip" ? NonFinitePolicy::Skip : NonFinitePolicy::Raise;
   config.checkpoint = command.checkpoint;
-  if (config.checkpoint.empty() && (command.checkpoint_every > 0 || command.max_steps > 0)) {
+  if (config.checkpoint.empty() && !command.resume.empty()) {
+    config.checkpoint = command.resume;  // a resumed run goes on saving where it was saved
+  } else if (config.checkpoint.empty() && (command.checkpoint_every > 0 || command.max_steps > 0)) {
     config.checkpoint = out / "checkpoint.safetensors";
   }
   config.checkpoint_every = command.checkpoint_every;

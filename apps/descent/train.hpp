@@ -28,7 +28,8 @@ struct TrainCommand {
   std::size_t threads = 0;
   double clip_norm = 0.0;          // 0: no clipping
   std::filesystem::path out = "report/train";
-  std::filesystem::path checkpoint;  // empty: <out>/checkpoint.safetensors when checkpoint_every or max_steps is set
+  std::filesystem::path checkpoint;  // empty: the resume file, else <out>/checkpoint.safetensors with checkpoint_every
+                                     // or max_steps, else none
   std::size_t checkpoint_every = 0;
   std::filesystem::path resume;
   std::size_t max_steps = 0;

@@ -85,7 +85,9 @@ void save_checkpoint(const std::filesystem::path& path, const StateDict& dict) {
 }
 
 StateDict load_checkpoint(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below as not a regular file);
+  // for a regular file the flag changes nothing.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT) throw NotFound("checkpoint: no file '" + path.string() + "'");
     system_error("open", path, errno);

@@ -1,6 +1,7 @@
 #include "checkpoint/json.hpp"
 
 #include <charconv>
+#include <unordered_set>
 
 #include "descent/error.hpp"
 
@@ -45,6 +46,7 @@ class Parser {
 
   Value parse_value(std::size_t depth) {
     if (depth >= kMaxDepth) fail("nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+    if (++values_ > kMaxValues) fail("more than " + std::to_string(kMaxValues) + " values");
     Value v;
     v.offset = pos_;
     switch (peek()) {
@@ -69,6 +71,7 @@ class Parser {
   }
 
   void parse_object(Value& v, std::size_t depth) {
+    std::unordered_set<std::string> keys;  // duplicate checks in O(1) each, not a scan per member
     v.kind = Value::Kind::Object;
     ++pos_;
     skip_space();
@@ -80,7 +83,7 @@ class Parser {
       skip_space();
       if (peek() != '"') fail("expected a member name");
       std::string key = parse_string();
-      if (v.find(key)) fail("duplicate key " + quote(key));
+      if (!keys.insert(key).second) fail("duplicate key " + quote(key));
       skip_space();
       expect(':');
       skip_space();
@@ -222,6 +225,7 @@ class Parser {
 
   std::string_view text_;
   std::size_t pos_ = 0;
+  std::size_t values_ = 0;
 };
 
 }  // namespace

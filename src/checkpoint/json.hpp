@@ -1,6 +1,7 @@
 // A small, strict JSON reader and writer for checkpoint headers: RFC 8259 syntax, valid UTF-8 only,
 // duplicate keys rejected, nesting limited (so hostile input can neither exhaust the stack nor hide a
-// second value under a repeated key). Numbers are kept as their text; callers convert what they expect.
+// second value under a repeated key), and the number of values limited (so that it cannot exhaust memory
+// or time either). Numbers are kept as their text; callers convert what they expect.
 #pragma once
 
 #include <cstddef>
@@ -13,6 +14,9 @@
 namespace descent::detail::json {
 
 inline constexpr std::size_t kMaxDepth = 64;
+// At most this many values in one text (each costs about a hundred bytes parsed): a descent header
+// holds about ten per tensor, so this allows 100 000 tensors and bounds what a hostile header costs.
+inline constexpr std::size_t kMaxValues = std::size_t{1} << 20;
 
 struct Value {
   // Declared here, defined in json.cpp: `members` holds pairs of Value, which must be complete there

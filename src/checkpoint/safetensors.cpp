@@ -117,6 +117,10 @@ std::vector<T> Tensor::values(std::string_view what) const {
     throw InvalidArgument(std::string(what) + " is " + std::string(name_of(type)) + ", expected " +
                           std::string(name_of(type_of<T>())));
   }
+  if (bytes.size() % sizeof(T) != 0) {
+    throw InvalidArgument(std::string(what) + " has " + std::to_string(bytes.size()) + " bytes, not a whole number of " +
+                          std::string(name_of(type_of<T>())) + " elements");
+  }
   std::vector<T> out(bytes.size() / sizeof(T));
   if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));
   return out;

@@ -99,9 +99,22 @@ struct RunPosition {
   std::vector<EpochMetrics> history;
 };
 
+// What must match for a run to resume: the layer sizes and the functions the model computes (its
+// initialization does not matter: the checkpoint brings the values).
+std::string model_text(const MLPConfig& model) {
+  static constexpr const char* kActivations[] = {"relu", "tanh", "sigmoid", "gelu"};
+  static constexpr const char* kLosses[] = {"cross-entropy", "mse"};
+  std::string out;
+  for (const std::size_t w : model.layers) out.append(out.empty() ? "" : "-").append(std::to_string(w));
+  out.append(" ").append(kActivations[static_cast<int>(model.activation)]);
+  return out.append(" ").append(kLosses[static_cast<int>(model.loss)]);
+}
+
 std::string training_meta(const RunPosition& run, const BatchLoader& loader, const TrainConfig& config,
-                          const Dataset& data) {
+                          const Dataset& data, const MLPConfig& model) {
   std::string out = "{\"steps\":" + text_of(static_cast<double>(run.steps));
+  out += ",\"epochs\":" + text_of(static_cast<double>(config.epochs));
+  out += ",\"model\":" + json::quote(model_text(model));
   out += ",\"epoch\":" + text_of(static_cast<double>(loader.epoch()));
   out += ",\"position\":" + text_of(static_cast<double>(loader.position()));
   out += ",\"batch_size\":" + text_of(static_cast<double>(loader.batch_size()));
@@ -136,9 +149,9 @@ std::string schedule_meta(const Scheduler& schedule) {
 }
 
 void save_run(const TrainConfig& config, const Optimizer& optimizer, const Scheduler* schedule, const RunPosition& run,
-              const BatchLoader& loader, const Dataset& data) {
+              const BatchLoader& loader, const Dataset& data, const MLPConfig& model) {
   StateDict dict = optimizer.state_dict(/*with_parameters=*/true);
-  dict.metadata["training"] = training_meta(run, loader, config, data);
+  dict.metadata["training"] = training_meta(run, loader, config, data, model);
   if (schedule) dict.metadata["schedule"] = schedule_meta(*schedule);
   save_checkpoint(config.checkpoint, dict);
 }
@@ -146,7 +159,7 @@ void save_run(const TrainConfig& config, const Optimizer& optimizer, const Sched
 // Restores a run from config.resume: checks everything that can be checked first, then loads the
 // schedule, the optimizer (with the model's parameters) and the data position.
 RunPosition resume_run(const TrainConfig& config, Optimizer& optimizer, Scheduler* schedule, BatchLoader& loader,
-                       const Dataset& data) {
+                       const Dataset& data, const MLPConfig& model) {
   const std::string source = config.resume.string();
   const StateDict dict = load_checkpoint(config.resume);
   const json::Value training = parse_meta(dict, "training", source);
@@ -162,6 +175,24 @@ RunPosition resume_run(const TrainConfig& config, Optimizer& optimizer, Schedule
   if (!seed || !seed->is(json::Value::Kind::String) || seed->text != std::to_string(config.seed)) {
     throw InvalidArgument(source + ": the run was saved with seed " + (seed ? seed->text : std::string("?")) +
                           ", this one has seed " + std::to_string(config.seed) + ": the batches would differ");
+  }
+  const json::Value* saved_model = training.find("model");
+  if (!saved_model || !saved_model->is(json::Value::Kind::String) || saved_model->text != model_text(model)) {
+    throw InvalidArgument(source + ": the run was saved with the model " +
+                          (saved_model ? "'" + saved_model->text + "'" : std::string("?")) + ", this one is '" +
+                          model_text(model) + "'");
+  }
+  const json::Value* saved_data = training.find("data");
+  if (!saved_data || !saved_data->is(json::Value::Kind::String) || saved_data->text != data.name) {
+    throw InvalidArgument(source + ": the run was saved training on " +
+                          (saved_data ? "'" + saved_data->text + "'" : std::string("?")) + ", this one on '" +
+                          data.name + "'");
+  }
+  const std::size_t epochs = count_in(training, "epochs", where);
+  if (schedule && epochs != config.epochs) {
+    throw InvalidArgument(source + ": the run was saved with " + std::to_string(epochs) + " epochs, this one has " +
+                          std::to_string(config.epochs) + ": its schedule would change (without a schedule a run "
+                          "may be extended)");
   }
   const std::size_t batch_size = count_in(training, "batch_size", where), samples = count_in(training, "samples", where);
   if (batch_size != loader.batch_size() || samples != data.samples) {
@@ -235,10 +266,10 @@ std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, con
   Scheduler* schedule = hooks.schedule ? hooks.schedule() : nullptr;
   BatchLoader loader(train_set, config.batch_size, config.seed);
   RunPosition run;
-  if (!config.resume.empty()) run = resume_run(config, *optimizer, schedule, loader, train_set);
+  if (!config.resume.empty()) run = resume_run(config, *optimizer, schedule, loader, train_set, model.config());
   const bool checkpoints = !config.checkpoint.empty();
   const auto save = [&] {
-    if (checkpoints) save_run(config, *optimizer, schedule, run, loader, train_set);
+    if (checkpoints) save_run(config, *optimizer, schedule, run, loader, train_set, model.config());
   };
 
   std::vector<float> inputs;
