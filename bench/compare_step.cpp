@@ -156,6 +156,9 @@ struct Subject {
     options["lr"] = 1e-6;
     opt = descent::make_optimizer(config.optimizer, std::move(params), options);
     opt->set_num_threads(threads);
+    // The update alone, as the roof and PyTorch measure it: no check for non-finite gradients (its cost
+    // is measured by descent_bench's step-unchecked cases, docs/performance.md).
+    opt->set_nonfinite_policy(descent::NonFinitePolicy::Propagate);
   }
   double run() {
     const auto start = Clock::now();

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 #include <cstring>
 #include <thread>
 #include <tuple>
 
 #include "engine/thread_pool.hpp"
+#include "kernels/kernels.hpp"
 
 namespace descent {
 namespace {
@@ -27,21 +27,6 @@ void fill(void* data, std::size_t n, double value) {
 constexpr std::size_t kChunk = 16384;
 // Below this many elements a step runs on the calling thread: waking workers would cost more.
 constexpr std::size_t kParallelThreshold = 2 * kChunk;
-
-// Whether no element is a NaN or an infinity: the exponent bits are all ones exactly for those. Written
-// on the bits so that the compiler vectorizes it (a float comparison chain would not be).
-template <class T>
-bool all_finite(const T* x, std::size_t n) {
-  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-  constexpr Bits kExponent = sizeof(T) == 4 ? static_cast<Bits>(0x7f800000u) : static_cast<Bits>(0x7ff0000000000000u);
-  Bits hit = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    Bits b;
-    std::memcpy(&b, x + i, sizeof b);
-    hit |= static_cast<Bits>((b & kExponent) == kExponent);
-  }
-  return hit == 0;
-}
 
 std::size_t default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
@@ -196,7 +181,7 @@ bool Optimizer::gradients_finite() {
     const Parameter& p = with_grad[c.item]->param;
     bad[&c - chunks.data()] = visit_dtype(p.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      return static_cast<unsigned char>(!all_finite(static_cast<const T*>(p.grad_data()) + c.begin, c.end - c.begin));
+      return static_cast<unsigned char>(!kernels::all_finite(static_cast<const T*>(p.grad_data()) + c.begin, c.end - c.begin));
     });
   });
   for (std::size_t i = 0; i < chunks.size(); ++i) {

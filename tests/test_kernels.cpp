@@ -149,6 +149,20 @@ void check_all_kernels(std::mt19937& rng) {
         for (const T x : a.p) slow_sq += static_cast<double>(x) * static_cast<double>(x);
         EXPECT_NEAR(fast_sq, slow_sq, 1e-12 * slow_sq) << "sum_of_squares";
       }
+      {  // all_finite: one NaN, +inf or -inf at each position (vector body and tail), or none at all
+        std::vector<T> x = Case<T>(n, rng, false).g;
+        if (n > 0) x[0] = std::numeric_limits<T>::max();  // finite extremes must pass
+        if (n > 1) x[1] = std::numeric_limits<T>::denorm_min();
+        EXPECT_TRUE(kernels::all_finite<T>(x.data(), n)) << "all_finite, finite input";
+        const T specials[] = {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
+                              -std::numeric_limits<T>::infinity()};
+        for (std::size_t at = 0; at < n; at += at < 70 || at + 70 > n ? 1 : 997) {  // the ends, and a stride between
+          const T saved = x[at];
+          x[at] = specials[(at + static_cast<std::size_t>(variant)) % 3];
+          EXPECT_FALSE(kernels::all_finite<T>(x.data(), n)) << "all_finite misses element " << at;
+          x[at] = saved;
+        }
+      }
     }
   }
 }

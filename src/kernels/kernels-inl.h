@@ -392,5 +392,30 @@ void LambApply(const reference::LAMBStep& s, double scaled_lr, T* p, const T* m,
   reference::lamb_apply(s, scaled_lr, p + i, m + i, v + i, n - i);
 }
 
+// Whether no element is a NaN or an infinity: exactly those have every exponent bit set. Compares bits,
+// so any target can run it (no FMA needed); four vectors a round keep the loads in flight.
+template <class T>
+bool AllFinite(const T* x, std::size_t n) {
+  using U = hwy::MakeUnsigned<T>;
+  constexpr U kExponent = sizeof(T) == 4 ? static_cast<U>(0x7f800000u) : static_cast<U>(0x7ff0000000000000ull);
+  const hn::ScalableTag<T> d;
+  const hn::RebindToUnsigned<decltype(d)> du;
+  const std::size_t N = hn::Lanes(d);
+  const auto exponent = hn::Set(du, kExponent);
+  const auto exponent_of = [&](std::size_t i) { return hn::And(hn::BitCast(du, hn::LoadU(d, x + i)), exponent); };
+  auto top = hn::Zero(du);  // the largest masked exponent seen: kExponent exactly when one was non-finite
+  std::size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    top = hn::Max(top, hn::Max(hn::Max(exponent_of(i), exponent_of(i + N)),
+                               hn::Max(exponent_of(i + 2 * N), exponent_of(i + 3 * N))));
+  }
+  for (; i + N <= n; i += N) top = hn::Max(top, exponent_of(i));
+  if (!hn::AllFalse(du, hn::Eq(top, exponent))) return false;
+  for (; i < n; ++i) {
+    if (!std::isfinite(x[i])) return false;
+  }
+  return true;
+}
+
 }  // namespace descent::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();

@@ -32,6 +32,8 @@ void LambApplyF32(const reference::LAMBStep& s, double r, float* p, const float*
 void LambApplyF64(const reference::LAMBStep& s, double r, double* p, const double* a, const double* b, std::size_t n) { LambApply(s, r, p, a, b, n); }
 double SumOfSquaresF32(const float* x, std::size_t n) { return SumOfSquares(x, n); }
 double SumOfSquaresF64(const double* x, std::size_t n) { return SumOfSquares(x, n); }
+bool AllFiniteF32(const float* x, std::size_t n) { return AllFinite(x, n); }
+bool AllFiniteF64(const double* x, std::size_t n) { return AllFinite(x, n); }
 // The target this copy of the code was compiled for: what dispatch really picked.
 const char* DispatchedTarget() { return hwy::TargetName(HWY_TARGET); }
 }  // namespace descent::kernels::HWY_NAMESPACE
@@ -68,6 +70,8 @@ HWY_EXPORT(LambApplyF32);
 HWY_EXPORT(LambApplyF64);
 HWY_EXPORT(SumOfSquaresF32);
 HWY_EXPORT(SumOfSquaresF64);
+HWY_EXPORT(AllFiniteF32);
+HWY_EXPORT(AllFiniteF64);
 HWY_EXPORT(DispatchedTarget);
 
 // Each public template forwards to the float or double entry of the chosen target.
@@ -102,6 +106,8 @@ template <class T>
 void lamb_apply(const reference::LAMBStep& s, double r, T* p, const T* a, const T* b, std::size_t n) { DESCENT_DISPATCH(T, LambApplyF32, LambApplyF64, s, r, p, a, b, n) }
 template <class T>
 double sum_of_squares(const T* x, std::size_t n) { DESCENT_DISPATCH(T, SumOfSquaresF32, SumOfSquaresF64, x, n) }
+template <class T>
+bool all_finite(const T* x, std::size_t n) { DESCENT_DISPATCH(T, AllFiniteF32, AllFiniteF64, x, n) }
 #undef DESCENT_DISPATCH
 
 #define DESCENT_INSTANTIATE(T)                                                                                      \
@@ -116,7 +122,8 @@ double sum_of_squares(const T* x, std::size_t n) { DESCENT_DISPATCH(T, SumOfSqua
   template void lars<T>(const reference::LARSStep&, T*, const T*, T*, std::size_t);                                 \
   template double lamb_moments<T>(const reference::LAMBStep&, const T*, const T*, T*, T*, std::size_t);             \
   template void lamb_apply<T>(const reference::LAMBStep&, double, T*, const T*, const T*, std::size_t);             \
-  template double sum_of_squares<T>(const T*, std::size_t);
+  template double sum_of_squares<T>(const T*, std::size_t);                                                         \
+  template bool all_finite<T>(const T*, std::size_t);
 DESCENT_INSTANTIATE(float)
 DESCENT_INSTANTIATE(double)
 #undef DESCENT_INSTANTIATE

@@ -42,6 +42,8 @@ void lamb_apply(const reference::LAMBStep& s, double scaled_lr, T* param, const 
                 std::size_t n);
 // sum_i x_i^2, accumulated in double.
 template <class T> double sum_of_squares(const T* x, std::size_t n);
+// Whether no element is a NaN or an infinity (the check NonFinitePolicy::Raise and Skip make).
+template <class T> bool all_finite(const T* x, std::size_t n);
 
 // The instruction sets compiled in and usable on this CPU, best first (Highway target bits and names),
 // and a way to restrict dispatch to one of them (tests run every kernel on every target).
