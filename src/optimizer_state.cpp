@@ -24,12 +24,6 @@ std::vector<std::int64_t> shape_of(const Parameter& p) {
   return p.shape().empty() ? std::vector<std::int64_t>{static_cast<std::int64_t>(p.size())} : p.shape();
 }
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) out.append(i ? ", " : "").append(std::to_string(shape[i]));
-  return out + "]";
-}
-
 Tensor raw_tensor(DType dtype, const void* data, std::size_t size, std::vector<std::int64_t> shape) {
   return visit_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -283,10 +277,7 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     return true;
   };
   for (const auto& [key, t] : dict.tensors) {
-    std::uint64_t count = 1;
-    bool overflow = false;
-    for (const std::int64_t d : t.shape) overflow |= d < 0 || __builtin_mul_overflow(count, static_cast<std::uint64_t>(d), &count);
-    if (overflow || count > t.bytes.size() / size_of(t.type) || count * size_of(t.type) != t.bytes.size()) {
+    if (!t.fits_shape()) {
       errors.push_back("mis-shaped '" + key + "': " + std::to_string(t.bytes.size()) + " bytes for shape " +
                        shape_text(t.shape) + " of " + std::string(name_of(t.type)));
       continue;

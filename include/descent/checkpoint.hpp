@@ -35,6 +35,7 @@ namespace descent {
 enum class TensorType : std::uint8_t { F32, F64, I64 };
 
 std::string_view name_of(TensorType type) noexcept;  // "F32", "F64", "I64": the safetensors names
+std::string shape_text(const std::vector<std::int64_t>& shape);  // "[3, 4]", "[]" for a scalar
 std::size_t size_of(TensorType type) noexcept;
 
 // One tensor: its bytes in the machine's order (little-endian; descent builds only there).
@@ -44,6 +45,9 @@ struct Tensor {
   std::vector<std::byte> bytes;     // element count x size_of(type)
 
   std::size_t elements() const noexcept { return bytes.size() / size_of(type); }
+  // Whether the bytes fill the shape exactly (its element count not overflowing): true of every tensor
+  // read from a file; a dictionary built in memory may break it, and load_state_dict refuses it then.
+  bool fits_shape() const noexcept;
   friend bool operator==(const Tensor&, const Tensor&) = default;
 
   template <class T>

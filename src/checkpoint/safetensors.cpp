@@ -52,12 +52,6 @@ bool element_count(const std::vector<std::int64_t>& shape, std::uint64_t& count)
   return true;
 }
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) out.append(i ? ", " : "").append(std::to_string(shape[i]));
-  return out + "]";
-}
-
 bool type_from(std::string_view name, TensorType& type) {
   for (const TensorType t : {TensorType::F32, TensorType::F64, TensorType::I64}) {
     if (name_of(t) == name) {
@@ -88,6 +82,17 @@ std::string_view name_of(TensorType type) noexcept {
 }
 
 std::size_t size_of(TensorType type) noexcept { return type == TensorType::F32 ? 4 : 8; }
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) out.append(i ? ", " : "").append(std::to_string(shape[i]));
+  return out + "]";
+}
+
+bool Tensor::fits_shape() const noexcept {
+  std::uint64_t count = 0;
+  return element_count(shape, count) && count <= bytes.size() / size_of(type) && count * size_of(type) == bytes.size();
+}
 
 namespace {
 template <class T>
@@ -151,9 +156,7 @@ std::vector<std::byte> encode_checkpoint(const StateDict& dict) {
     if (name.empty()) throw InvalidArgument("checkpoint: a tensor has an empty name");
     if (name == "__metadata__") throw InvalidArgument("checkpoint: '__metadata__' cannot name a tensor");
     check_text(name, "tensor name '" + name + "'");
-    std::uint64_t count = 0;
-    if (!element_count(t.shape, count) || count > std::numeric_limits<std::uint64_t>::max() / size_of(t.type) ||
-        count * size_of(t.type) != t.bytes.size()) {
+    if (!t.fits_shape()) {
       throw InvalidArgument("checkpoint: tensor '" + name + "' has " + std::to_string(t.bytes.size()) +
                             " bytes, which does not match its shape " + shape_text(t.shape) + " of " +
                             std::string(name_of(t.type)));
