@@ -342,6 +342,10 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     if (!in.has_step) {
       if (strict) errors.push_back("missing state of parameter '" + name + "'");
       else report.missing.push_back(name);
+      // Without a step count the parameter's state is not loaded: its slot tensors go unused.
+      for (std::size_t s = 0; s < slots_.size(); ++s) {
+        if (in.slots[s]) unexpected("state '" + std::string(kStatePrefix) + name + "/" + std::string(slots_[s].name) + "' (no step count for '" + name + "')");
+      }
       continue;
     }
     for (std::size_t s = 0; s < scalar_slots_.size(); ++s) {

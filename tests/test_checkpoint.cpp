@@ -251,6 +251,12 @@ TEST(StateDict, ADroppedSlotIsMissingNotReset) {
   EXPECT_FALSE(fresh.has_state("layer/weight", "exp_avg_sq"));  // non-strict: recreated by the next step
   d.metadata.erase("slots");
   EXPECT_THROW_WITH(fresh.load_state_dict(d), InvalidArgument, "no 'slots' metadata");
+  // Slot tensors without a step count are not loaded, and a non-strict load says so.
+  d = adam.state_dict();
+  d.tensors.erase("state/layer/bias/step");
+  const LoadReport partial = fresh.load_state_dict(d, false);
+  EXPECT_EQ(partial.missing, std::vector<std::string>{"layer/bias"});
+  EXPECT_EQ(partial.unexpected.size(), 3u);  // exp_avg, exp_avg_sq, max_exp_avg_sq of layer/bias
 }
 
 TEST(StateDict, RefusesCountsThatCouldOverflow) {
