@@ -188,5 +188,16 @@ TEST(Derivatives, RejectsBadInput) {
   EXPECT_THROW_WITH(derivatives::check_hessian(no_hessian, three), NotFound, "no Hessian");
 }
 
+// Closed forms: the eigenvalues of these 2 x 2 matrices are known.
+TEST(Derivatives, PositiveDefiniteByCholesky) {
+  EXPECT_TRUE(derivatives::positive_definite(std::vector<double>{2, 1, 1, 2}, 2));    // eigenvalues 1, 3
+  EXPECT_FALSE(derivatives::positive_definite(std::vector<double>{1, 2, 2, 1}, 2));   // -1, 3: a saddle
+  EXPECT_FALSE(derivatives::positive_definite(std::vector<double>{1, 1, 1, 1}, 2));   // 0, 2: semidefinite
+  EXPECT_FALSE(derivatives::positive_definite(std::vector<double>{-1, 0, 0, -2}, 2));  // a maximum
+  EXPECT_FALSE(derivatives::positive_definite(std::vector<double>{std::nan(""), 0, 0, 1}, 2));
+  EXPECT_THROW_WITH(derivatives::positive_definite(std::vector<double>{1, 0, 0}, 2), InvalidArgument,
+                    "the matrix has 3 entries, not n * n = 4");
+}
+
 }  // namespace
 }  // namespace descent

@@ -22,6 +22,7 @@
 
 #include "compare.hpp"
 #include "descent/error.hpp"
+#include "descent/minimize/derivatives.hpp"
 #include "descent/minimize/minimize.hpp"
 #include "descent/minimize/test_problems.hpp"
 
@@ -360,22 +361,6 @@ struct Outcome {
   std::vector<std::vector<double>> iterates;
 };
 
-bool positive_definite(std::vector<double> a, std::size_t n) {
-  for (std::size_t j = 0; j < n; ++j) {
-    double pivot = a[j * n + j];
-    for (std::size_t k = 0; k < j; ++k) pivot -= a[j * n + k] * a[j * n + k];
-    if (!(pivot > 0.0)) return false;
-    const double root = std::sqrt(pivot);
-    a[j * n + j] = root;
-    for (std::size_t i = j + 1; i < n; ++i) {
-      double sum = a[i * n + j];
-      for (std::size_t k = 0; k < j; ++k) sum -= a[i * n + k] * a[j * n + k];
-      a[i * n + j] = sum / root;
-    }
-  }
-  return true;
-}
-
 bool is_global(double value, double minimum) { return value - minimum <= 1e-6 * std::max(1.0, std::abs(minimum)); }
 
 bool unbounded_below(const TestProblem& problem) {
@@ -398,7 +383,7 @@ Where classify(const TestProblem& problem, std::span<const double> x, double val
   double scale = 1.0;
   for (std::size_t i = 0; i < n; ++i) scale = std::max(scale, std::abs(h[i * n + i]));
   for (std::size_t i = 0; i < n; ++i) h[i * n + i] += 1e-8 * scale;
-  return positive_definite(std::move(h), n) ? Where::LocalMinimum : Where::SaddlePoint;
+  return derivatives::positive_definite(h, n) ? Where::LocalMinimum : Where::SaddlePoint;
 }
 
 Outcome run_one(const TestProblem& problem, const std::vector<double>& start, const MethodSpec& spec, double lr,

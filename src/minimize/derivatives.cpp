@@ -8,6 +8,7 @@
 #include <string>
 
 #include "descent/error.hpp"
+#include "minimize/cholesky.hpp"
 
 namespace descent::derivatives {
 namespace {
@@ -89,6 +90,15 @@ std::pair<double, double> values_along(const Objective& f, std::span<const doubl
 }
 
 }  // namespace
+
+bool positive_definite(std::span<const double> matrix, std::size_t n) {
+  if (matrix.size() != n * n) {
+    throw InvalidArgument("positive_definite: the matrix has " + std::to_string(matrix.size()) +
+                          " entries, not n * n = " + std::to_string(n * n));
+  }
+  std::vector<double> factor(matrix.begin(), matrix.end());
+  return detail::cholesky(factor, n);
+}
 
 std::vector<double> gradient(const Objective& f, std::span<const double> x, double step) {
   const std::size_t n = f.dimension();

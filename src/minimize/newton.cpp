@@ -17,6 +17,7 @@
 
 #include "descent/error.hpp"
 #include "descent/minimize/derivatives.hpp"
+#include "minimize/cholesky.hpp"
 #include "minimize/driver.hpp"
 
 namespace descent::detail {
@@ -26,40 +27,6 @@ double dot(std::span<const double> a, std::span<const double> b) {
   double sum = 0.0;
   for (std::size_t i = 0; i < a.size(); ++i) sum += a[i] * b[i];
   return sum;
-}
-
-// In-place Cholesky H = L L^T of a row-major n x n matrix (lower triangle written). False when a pivot
-// is not positive (or not finite): the matrix is not positive definite.
-bool cholesky(std::vector<double>& a, std::size_t n) {
-  for (std::size_t j = 0; j < n; ++j) {
-    double pivot = a[j * n + j];
-    for (std::size_t k = 0; k < j; ++k) pivot -= a[j * n + k] * a[j * n + k];
-    if (!(pivot > 0.0) || !std::isfinite(pivot)) return false;
-    const double root = std::sqrt(pivot);
-    a[j * n + j] = root;
-    for (std::size_t i = j + 1; i < n; ++i) {
-      double sum = a[i * n + j];
-      for (std::size_t k = 0; k < j; ++k) sum -= a[i * n + k] * a[j * n + k];
-      a[i * n + j] = sum / root;
-    }
-  }
-  return true;
-}
-
-// Solves L L^T p = b.
-std::vector<double> cholesky_solve(const std::vector<double>& l, std::size_t n, std::span<const double> b) {
-  std::vector<double> y(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    double sum = b[i];
-    for (std::size_t k = 0; k < i; ++k) sum -= l[i * n + k] * y[k];
-    y[i] = sum / l[i * n + i];
-  }
-  for (std::size_t i = n; i-- > 0;) {
-    double sum = y[i];
-    for (std::size_t k = i + 1; k < n; ++k) sum -= l[k * n + i] * y[k];
-    y[i] = sum / l[i * n + i];
-  }
-  return y;
 }
 
 // Backtracks from alpha = 1 along the descent direction p until the Armijo condition holds; a

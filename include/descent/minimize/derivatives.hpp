@@ -63,6 +63,11 @@ struct DerivativeCheck {
   double numeric;
 };
 
+// Whether a symmetric row-major n x n matrix (a Hessian) is positive definite, by attempting its Cholesky
+// factorization (the one Newton's method uses); a non-finite pivot counts as not. At a stationary point:
+// true means a strict local minimum. Throws InvalidArgument when the span does not hold n x n entries.
+bool positive_definite(std::span<const double> matrix, std::size_t n);
+
 // f.evaluate()'s gradient against gradient(f, x).
 DerivativeCheck check_gradient(const Objective& f, std::span<const double> x);
 
