@@ -3,28 +3,19 @@
 // Run: build/test/bench/descent_bench
 #include <benchmark/benchmark.h>
 
-#include <random>
 #include <string>
 #include <vector>
 
 #include "descent/descent.hpp"
+#include "split_parameters.hpp"
 
 namespace {
 
 void bench_step(benchmark::State& state, const std::string& optimizer, descent::NonFinitePolicy policy) {
-  const auto total = static_cast<std::size_t>(state.range(0));
   const auto tensors = static_cast<std::size_t>(state.range(1));
-  const std::size_t each = total / tensors;
-  std::vector<float> w(each * tensors), g(w.size());
-  std::mt19937 rng(1);
-  std::normal_distribution<float> normal;
-  for (auto& v : w) v = normal(rng);
-  for (auto& v : g) v = normal(rng);
-  std::vector<descent::Parameter> params;
-  for (std::size_t t = 0; t < tensors; ++t) {
-    params.emplace_back("p" + std::to_string(t), std::span(w).subspan(t * each, each), std::span(g).subspan(t * each, each));
-  }
-  auto opt = descent::make_optimizer(optimizer, std::move(params), {{"lr", 1e-6}});
+  descent::bench::SplitParameters memory(static_cast<std::size_t>(state.range(0)), tensors);
+  const std::vector<float>& w = memory.w;
+  auto opt = descent::make_optimizer(optimizer, memory.params(tensors), {{"lr", 1e-6}});
   opt->set_nonfinite_policy(policy);
   opt->step();  // create the state outside the timed loop
   for (auto _ : state) {

@@ -11,13 +11,13 @@
 #include <cstring>
 #include <map>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "descent/descent.hpp"
 #include "engine/thread_pool.hpp"
 #include "kernels/kernels.hpp"
+#include "split_parameters.hpp"
 
 namespace {
 
@@ -137,24 +137,12 @@ class Roof {
 
 // descent's optimizer over n float32 parameters split into `tensors` equal tensors.
 struct Subject {
-  std::vector<float> w, g;
+  descent::bench::SplitParameters memory;
   std::unique_ptr<descent::Optimizer> opt;
-  Subject(const Config& config, std::size_t n, std::size_t tensors, std::size_t threads) {
-    const std::size_t each = n / tensors;
-    w.resize(each * tensors);
-    g.resize(w.size());
-    std::mt19937 rng(1);
-    std::normal_distribution<float> normal;
-    for (auto& v : w) v = normal(rng);
-    for (auto& v : g) v = normal(rng);
-    std::vector<descent::Parameter> params;
-    for (std::size_t t = 0; t < tensors; ++t) {
-      params.emplace_back("p" + std::to_string(t), std::span(w).subspan(t * each, each),
-                          std::span(g).subspan(t * each, each));
-    }
+  Subject(const Config& config, std::size_t n, std::size_t tensors, std::size_t threads) : memory(n, tensors) {
     auto options = config.options;
     options["lr"] = 1e-6;
-    opt = descent::make_optimizer(config.optimizer, std::move(params), options);
+    opt = descent::make_optimizer(config.optimizer, memory.params(tensors), options);
     opt->set_num_threads(threads);
     // The update alone, as the roof and PyTorch measure it: no check for non-finite gradients (its cost
     // is measured by descent_bench's step-unchecked cases, docs/performance.md).
