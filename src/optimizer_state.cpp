@@ -68,11 +68,6 @@ std::vector<SavedGroup> parse_groups(const std::string& text) {
   return groups;
 }
 
-bool parse_double(const std::string& text, double& out) {
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && ptr == text.data() + text.size();
-}
-
 }  // namespace
 
 StateDict Optimizer::state_dict(bool with_parameters) const {
@@ -228,7 +223,7 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
         continue;
       }
       double value = 0.0;
-      if (!parse_double(text, value)) {
+      if (!json::to_double(text, value)) {
         errors.push_back(what + " = '" + text + "' is not a number");
         continue;
       }

@@ -322,4 +322,11 @@ bool to_uint64(const Value& value, std::uint64_t& out) {
   return ec == std::errc() && ptr == end;
 }
 
+bool to_double(std::string_view text, double& out) {
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return !text.empty() && ec == std::errc() && ptr == text.data() + text.size();
+}
+
+bool to_double(const Value& value, double& out) { return value.is(Value::Kind::String) && to_double(value.text, out); }
+
 }  // namespace descent::detail::json

@@ -54,4 +54,10 @@ std::string quote(std::string_view text);
 // A non-negative integer number (no sign, fraction or exponent) that fits in 64 bits; false otherwise.
 bool to_uint64(const Value& value, std::uint64_t& out);
 
+// A double written as text, the whole text ("0.001", "1e-08", "inf"): how descent's metadata stores
+// numbers, so that they round-trip exactly (format_number writes them). False otherwise.
+bool to_double(std::string_view text, double& out);
+// The same for a JSON string value; false for any other kind of value.
+bool to_double(const Value& value, double& out);
+
 }  // namespace descent::detail::json

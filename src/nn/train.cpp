@@ -1,6 +1,5 @@
 #include "descent/nn/train.hpp"
 
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <string>
@@ -49,10 +48,7 @@ std::string text_of(double value) { return json::quote(format_number(value)); }
 double number_in(const json::Value& object, std::string_view key, const std::string& where) {
   const json::Value* v = object.find(key);
   double out = 0.0;
-  if (v && v->is(json::Value::Kind::String)) {
-    const auto [ptr, ec] = std::from_chars(v->text.data(), v->text.data() + v->text.size(), out);
-    if (ec == std::errc() && ptr == v->text.data() + v->text.size()) return out;
-  }
+  if (v && json::to_double(*v, out)) return out;
   throw InvalidArgument(where + ": '" + std::string(key) + "' is missing or not a number");
 }
 
@@ -67,12 +63,11 @@ std::size_t count_in(const json::Value& object, std::string_view key, const std:
 std::vector<double> numbers_in(const json::Value& object, std::string_view key, const std::string& where) {
   const json::Value* v = object.find(key);
   if (!v || !v->is(json::Value::Kind::Array)) throw InvalidArgument(where + ": '" + std::string(key) + "' is not a list");
-  std::vector<double> out;
-  for (const json::Value& item : v->items) {
-    json::Value wrapper;
-    wrapper.kind = json::Value::Kind::Object;
-    wrapper.members.emplace_back("x", item);
-    out.push_back(number_in(wrapper, "x", where + ": '" + std::string(key) + "'"));
+  std::vector<double> out(v->items.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!json::to_double(v->items[i], out[i])) {
+      throw InvalidArgument(where + ": '" + std::string(key) + "' entry " + std::to_string(i) + " is not a number");
+    }
   }
   return out;
 }
