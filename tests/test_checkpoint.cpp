@@ -150,7 +150,7 @@ TEST(StateDict, StrictLoadListsEveryProblemAndChangesNothing) {
   } catch (const InvalidArgument& error) {
     const std::string what = error.what();
     for (const char* fragment : {"nothing was changed", "missing state of parameter 'extra'",
-                                 "mis-shaped 'state/layer/weight/exp_avg': F32 [3, 4], but parameter 'layer/weight' is F32 [4, 3]",
+                                 "mis-shaped 'state/layer/weight/exp_avg': F32 [3, 4], but the 'exp_avg' slot of 'layer/weight' is F32 [4, 3]",
                                  "unexpected state 'state/layer/bias/step' (no parameter of that name)",
                                  "unexpected parameter 'param/layer/bias'"}) {
       EXPECT_NE(what.find(fragment), std::string::npos) << fragment << "\nin: " << what;
@@ -319,9 +319,9 @@ TEST(CheckpointFile, RejectsEachKindOfHostileInput) {
   expect_rejected(craft(header_with(R"("x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})"), x8, 1000),
                   "header length 1150 is larger than the rest of the file");
   expect_rejected(craft(header_with(R"("x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})",
-                                    R"("__metadata__":{"checksum":"crc32:00000000","format":"descent.checkpoint","format_version":"2"})"),
+                                    R"("__metadata__":{"checksum":"crc32:00000000","format":"descent.checkpoint","format_version":"3"})"),
                         x8),
-                  "unsupported checkpoint format version '2' (this build reads version 1)");
+                  "unsupported checkpoint format version '3' (this build reads versions 1 and 2)");
   expect_rejected(craft(header_with(R"("x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})",
                                     R"("__metadata__":{"checksum":"crc32:00000000"})"),
                         x8),
@@ -334,7 +334,7 @@ TEST(CheckpointFile, RejectsEachKindOfHostileInput) {
   expect_rejected(craft(header_with(R"("x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]})"), x8),
                   "bytes 0 to 4 of the data belong to no tensor");
   expect_rejected(craft(header_with(R"("x":{"dtype":"BF16","shape":[4],"data_offsets":[0,8]})"), x8),
-                  "tensor 'x': unsupported dtype 'BF16'");
+                  "tensor 'x': unsupported dtype 'BF16' (format version 1 holds F32, F64 and I64)");
   expect_rejected(craft(header_with(R"("x":{"dtype":"F64","shape":[2],"data_offsets":[0,8]})"), x8),
                   "data_offsets span 8 bytes but shape [2] of F64 needs 16");
   expect_rejected(craft(header_with(R"("x":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]})"), x8),

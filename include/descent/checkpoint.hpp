@@ -29,14 +29,22 @@
 #include <string_view>
 #include <vector>
 
+#include "descent/dtype.hpp"
+
 namespace descent {
 
-// Element types a checkpoint holds: parameters and per-element state (F32, F64), step counts (I64).
-enum class TensorType : std::uint8_t { F32, F64, I64 };
+// Element types a checkpoint holds: parameters and state in their parameter's type (F32, F64), step
+// counts (I64), and the types state slots may declare for themselves (BF16, F16, U8, I32). A file that
+// holds only F32, F64 and I64 tensors is written as format version 1, which every release reads; one
+// with the others as version 2.
+enum class TensorType : std::uint8_t { F32, F64, I64, BF16, F16, U8, I32 };
 
-std::string_view name_of(TensorType type) noexcept;  // "F32", "F64", "I64": the safetensors names
+std::string_view name_of(TensorType type) noexcept;  // "F32", "F64", "BF16", ...: the safetensors names
 std::string shape_text(const std::vector<std::int64_t>& shape);  // "[3, 4]", "[]" for a scalar
 std::size_t size_of(TensorType type) noexcept;
+// The checkpoint type of a descent dtype, and back.
+TensorType tensor_type(DType dtype) noexcept;
+DType dtype_of(TensorType type) noexcept;
 
 // One tensor: its bytes in the machine's order (little-endian; descent builds only there).
 struct Tensor {
@@ -54,8 +62,8 @@ struct Tensor {
   static Tensor of(std::span<const T> values, std::vector<std::int64_t> shape);
   static Tensor scalar(std::int64_t value);
   static Tensor scalar(double value);
-  // The values, copied out; T must match the type (float F32, double F64, std::int64_t I64), else
-  // InvalidArgument naming `what`.
+  // The values, copied out; T must match the type (float F32, double F64, std::int64_t I64, bfloat16
+  // BF16, float16 F16, std::uint8_t U8, std::int32_t I32), else InvalidArgument naming `what`.
   template <class T>
   std::vector<T> values(std::string_view what) const;
 };

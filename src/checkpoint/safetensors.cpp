@@ -19,7 +19,11 @@ namespace {
 namespace json = detail::json;
 
 constexpr std::string_view kFormat = "descent.checkpoint";
-constexpr std::string_view kVersion = "1";
+// Version 1: F32, F64 and I64 tensors. Version 2 adds the state types BF16, F16, U8 and I32; a file that
+// needs none of them is still written as version 1, so that older releases read it.
+constexpr std::string_view kVersion = "2";
+constexpr std::string_view kVersion1 = "1";
+bool needs_version2(TensorType t) { return t != TensorType::F32 && t != TensorType::F64 && t != TensorType::I64; }
 constexpr std::string_view kChecksumPrefix = "crc32:";
 // safetensors' own bound on the header (100 MB); far above any descent header (a few hundred bytes a tensor).
 constexpr std::uint64_t kMaxHeader = 100'000'000;
@@ -53,7 +57,8 @@ bool element_count(const std::vector<std::int64_t>& shape, std::uint64_t& count)
 }
 
 bool type_from(std::string_view name, TensorType& type) {
-  for (const TensorType t : {TensorType::F32, TensorType::F64, TensorType::I64}) {
+  for (const TensorType t : {TensorType::F32, TensorType::F64, TensorType::I64, TensorType::BF16, TensorType::F16,
+                             TensorType::U8, TensorType::I32}) {
     if (name_of(t) == name) {
       type = t;
       return true;
@@ -77,11 +82,41 @@ std::string_view name_of(TensorType type) noexcept {
     case TensorType::F32: return "F32";
     case TensorType::F64: return "F64";
     case TensorType::I64: return "I64";
+    case TensorType::BF16: return "BF16";
+    case TensorType::F16: return "F16";
+    case TensorType::U8: return "U8";
+    case TensorType::I32: return "I32";
   }
   return "?";
 }
 
-std::size_t size_of(TensorType type) noexcept { return type == TensorType::F32 ? 4 : 8; }
+TensorType tensor_type(DType dtype) noexcept {
+  switch (dtype) {
+    case DType::Float32: return TensorType::F32;
+    case DType::Float64: return TensorType::F64;
+    case DType::BFloat16: return TensorType::BF16;
+    case DType::Float16: return TensorType::F16;
+    case DType::UInt8: return TensorType::U8;
+    case DType::Int32: return TensorType::I32;
+    case DType::Int64: break;
+  }
+  return TensorType::I64;
+}
+
+DType dtype_of(TensorType type) noexcept {
+  switch (type) {
+    case TensorType::F32: return DType::Float32;
+    case TensorType::F64: return DType::Float64;
+    case TensorType::BF16: return DType::BFloat16;
+    case TensorType::F16: return DType::Float16;
+    case TensorType::U8: return DType::UInt8;
+    case TensorType::I32: return DType::Int32;
+    case TensorType::I64: break;
+  }
+  return DType::Int64;
+}
+
+std::size_t size_of(TensorType type) noexcept { return size_of(dtype_of(type)); }
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
   std::string out = "[";
@@ -96,10 +131,8 @@ bool Tensor::fits_shape() const noexcept {
 
 namespace {
 template <class T>
-constexpr TensorType type_of() {
-  if constexpr (std::is_same_v<T, float>) return TensorType::F32;
-  else if constexpr (std::is_same_v<T, double>) return TensorType::F64;
-  else return TensorType::I64;
+TensorType type_of() {
+  return tensor_type(dtype_of<T>());
 }
 }  // namespace
 
@@ -137,6 +170,14 @@ template Tensor Tensor::of<std::int64_t>(std::span<const std::int64_t>, std::vec
 template std::vector<float> Tensor::values<float>(std::string_view) const;
 template std::vector<double> Tensor::values<double>(std::string_view) const;
 template std::vector<std::int64_t> Tensor::values<std::int64_t>(std::string_view) const;
+template Tensor Tensor::of<bfloat16>(std::span<const bfloat16>, std::vector<std::int64_t>);
+template Tensor Tensor::of<float16>(std::span<const float16>, std::vector<std::int64_t>);
+template Tensor Tensor::of<std::uint8_t>(std::span<const std::uint8_t>, std::vector<std::int64_t>);
+template Tensor Tensor::of<std::int32_t>(std::span<const std::int32_t>, std::vector<std::int64_t>);
+template std::vector<bfloat16> Tensor::values<bfloat16>(std::string_view) const;
+template std::vector<float16> Tensor::values<float16>(std::string_view) const;
+template std::vector<std::uint8_t> Tensor::values<std::uint8_t>(std::string_view) const;
+template std::vector<std::int32_t> Tensor::values<std::int32_t>(std::string_view) const;
 
 const std::string& StateDict::meta(const std::string& key) const {
   const auto it = metadata.find(key);
@@ -168,7 +209,9 @@ std::vector<std::byte> encode_checkpoint(const StateDict& dict) {
     check_text(value, "metadata value of '" + key + "'");
   }
   metadata["format"] = kFormat;
-  metadata["format_version"] = kVersion;
+  bool version2 = false;
+  for (const auto& [name, t] : dict.tensors) version2 |= needs_version2(t.type);
+  metadata["format_version"] = version2 ? kVersion : kVersion1;
   metadata["checksum"] = std::string(kChecksumPrefix) + "00000000";
 
   // 8-byte types first, then F32: every tensor starts aligned to its element size, as safetensors lays out.
@@ -253,11 +296,12 @@ StateDict decode_checkpoint(std::span<const std::byte> file, std::string_view so
          std::string(kFormat) + "')");
   }
   const auto version = dict.metadata.find("format_version");
-  if (version == dict.metadata.end() || version->second != kVersion) {
+  if (version == dict.metadata.end() || (version->second != kVersion && version->second != kVersion1)) {
     fail("unsupported checkpoint format version " +
          (version == dict.metadata.end() ? std::string("(missing)") : "'" + version->second + "'") +
-         " (this build reads version " + std::string(kVersion) + ")");
+         " (this build reads versions " + std::string(kVersion1) + " and " + std::string(kVersion) + ")");
   }
+  const bool version1 = version->second == kVersion1;
 
   // Tensors: known dtype, a shape whose size fits, offsets inside the data that tile it exactly.
   const std::uint64_t data_size = file.size() - 8 - header_size;
@@ -278,9 +322,10 @@ StateDict decode_checkpoint(std::span<const std::byte> file, std::string_view so
       fail(what + ": expected exactly the keys dtype, shape and data_offsets");
     }
     Tensor t;
-    if (!dtype->is(json::Value::Kind::String) || !type_from(dtype->text, t.type)) {
+    if (!dtype->is(json::Value::Kind::String) || !type_from(dtype->text, t.type) ||
+        (version1 && needs_version2(t.type))) {
       fail(what + ": unsupported dtype " + (dtype->is(json::Value::Kind::String) ? "'" + dtype->text + "'" : "(not a string)") +
-           " (descent reads F32, F64 and I64)");
+           (version1 ? " (format version 1 holds F32, F64 and I64)" : " (descent reads F32, F64, I64, BF16, F16, U8 and I32)"));
     }
     if (!shape->is(json::Value::Kind::Array)) fail(what + ": shape is not an array");
     for (const json::Value& d : shape->items) {
