@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <thread>
 #include <tuple>
 
-#include "engine/thread_pool.hpp"
+#include "engine/engine.hpp"
+#include "optimizer_busy.hpp"
 #include "kernels/kernels.hpp"
 
 namespace descent {
@@ -16,19 +16,23 @@ constexpr std::size_t round_up(std::size_t bytes, std::size_t alignment) {
   return (bytes + alignment - 1) / alignment * alignment;
 }
 
-template <class T>
-void fill(void* data, std::size_t n, double value) {
-  std::fill_n(static_cast<T*>(data), n, static_cast<T>(value));
+std::size_t element_count(const std::vector<std::int64_t>& shape) {
+  std::size_t n = 1;
+  for (const std::int64_t d : shape) n *= static_cast<std::size_t>(d);
+  return n;
 }
 
-// Elements per chunk: 64 KiB of floats per array, small enough to balance 2-64 threads on a 10M
-// parameter step, large enough that a chunk's cost dwarfs handing it out. A multiple of every vector
-// width, and fixed: reductions add chunk results in chunk order, so results do not depend on threads.
-constexpr std::size_t kChunk = 16384;
-// Below this many elements a step runs on the calling thread: waking workers would cost more.
-constexpr std::size_t kParallelThreshold = 2 * kChunk;
-
-std::size_t default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
+// Fills n elements of any storage type with `value` (rounded to nearest even for bfloat16).
+void fill(void* data, std::size_t n, DType dtype, double value) {
+  visit_any_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T v;
+    if constexpr (std::is_same_v<T, bfloat16>) v = to_bfloat16(static_cast<float>(value));
+    else if constexpr (std::is_same_v<T, float16>) v = float16{value == 0.0 ? std::uint16_t{0} : std::uint16_t{0x3c00}};
+    else v = static_cast<T>(value);
+    std::fill_n(static_cast<T*>(data), n, v);
+  });
+}
 
 }  // namespace
 
@@ -38,10 +42,99 @@ Optimizer::Optimizer(std::string_view name, std::span<const SlotSpec> slots,
       slots_(slots),
       scalar_slots_(scalar_slots),
       defaults_(std::move(defaults)),
-      arenas_(slots.size()),
-      threads_(default_threads()) {
+      engine_(std::make_shared<detail::Engine>()),
+      busy_(std::make_unique<std::atomic<bool>>(false)) {
   if (slots.size() > 32) throw Error("internal: at most 32 state slots");
+  arenas_.resize(2);  // this rule's slots, then a wrapper's (none)
+  for (std::size_t s = 0; s < slots.size(); ++s) arenas_[0].push_back(std::make_unique<AlignedBuffer>());
+  arena_bytes_ = {std::vector<std::size_t>(slots.size(), 0), {}};
   defaults_->validate();
+}
+
+Optimizer::Optimizer(std::string_view name, std::vector<std::unique_ptr<Optimizer>> parts,
+                     std::span<const SlotSpec> wrapper_slots)
+    : name_(name),
+      wrapper_slots_(wrapper_slots),
+      engine_(std::make_shared<detail::Engine>()),
+      busy_(std::make_unique<std::atomic<bool>>(false)) {
+  const std::string where = std::string(name);
+  if (parts.empty()) throw InvalidArgument(where + ": no optimizer given");
+  for (const auto& p : parts) {
+    if (!p) throw InvalidArgument(where + ": a part is null");
+    if (!p->wrapper_slots_.empty() || (p->parts_.empty() && p->slots_.empty() && p->scalar_slots_.empty() &&
+                                       p->groups_.empty())) {
+      throw InvalidArgument(where + ": " + std::string(p->name_) + " cannot be a part (a wrapper goes around, not inside)");
+    }
+  }
+  for (auto& p : parts) {
+    const std::size_t rule_base = parts_.size();
+    const std::size_t group_base = groups_.size();
+    const std::size_t record_base = records_.size();
+    std::vector<std::unique_ptr<Optimizer>> rules;
+    if (p->parts_.empty()) {
+      arenas_.push_back(std::move(p->arenas_[0]));
+      arena_bytes_.push_back(p->arena_bytes_[0]);
+    } else {
+      rules = std::move(p->parts_);
+      for (std::size_t r = 0; r < rules.size(); ++r) {
+        arenas_.push_back(std::move(p->arenas_[r]));
+        arena_bytes_.push_back(p->arena_bytes_[r]);
+      }
+    }
+    skipped_steps_ += p->skipped_steps_;
+    for (auto& g : p->groups_) {
+      g->rule_ += rule_base;
+      for (std::size_t& m : g->members_) m += record_base;
+      groups_.push_back(std::move(g));
+    }
+    for (Record& r : p->records_) {
+      r.group += group_base;
+      records_.push_back(std::move(r));
+    }
+    p->groups_.clear();
+    p->records_.clear();
+    p->by_name_.clear();
+    if (!defaults_) defaults_ = p->defaults_->clone();
+    if (rules.empty()) {
+      p->arenas_.clear();
+      p->arenas_.resize(2);
+      parts_.push_back(std::move(p));
+    } else {
+      for (auto& r : rules) parts_.push_back(std::move(r));
+    }
+  }
+  for (auto& p : parts_) p->engine_ = engine_;
+  arenas_.emplace_back();  // the wrapper's slots
+  arena_bytes_.emplace_back(wrapper_slots.size(), 0);
+  for (std::size_t s = 0; s < wrapper_slots.size(); ++s) arenas_.back().push_back(std::make_unique<AlignedBuffer>());
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    if (!by_name_.emplace(records_[i].param.name(), i).second) {
+      throw InvalidArgument(where + ": two parts hold a parameter named '" + records_[i].param.name() + "'");
+    }
+  }
+  std::vector<Extent> extents;
+  for (const Record& r : records_) {
+    const auto begin = reinterpret_cast<std::uintptr_t>(r.param.value_data());
+    extents.emplace_back(begin, begin + r.param.size() * size_of(r.param.dtype()), "'" + r.param.name() + "'");
+  }
+  check_disjoint(where + ": parameters", std::move(extents));
+  // The wrapper's slots, laid out for every parameter after its rule's.
+  for (Record& r : records_) {
+    const std::size_t w = arenas_.size() - 1;
+    for (std::size_t s = 0; s < wrapper_slots.size(); ++s) {
+      SlotPlace place;
+      place.layout = wrapper_slots[s].layout ? wrapper_slots[s].layout(r.param, groups_[r.group]->options())
+                                             : SlotLayout{r.param.shape().empty()
+                                                              ? std::vector<std::int64_t>{static_cast<std::int64_t>(r.param.size())}
+                                                              : r.param.shape(),
+                                                          r.param.dtype()};
+      place.elements = element_count(place.layout.shape);
+      place.offset = arena_bytes_[w][s];
+      place.arena = arenas_[w][s].get();
+      arena_bytes_[w][s] += round_up(place.elements * size_of(place.layout.dtype), AlignedBuffer::kAlignment);
+      r.slots.push_back(std::move(place));
+    }
+  }
 }
 
 Optimizer::~Optimizer() = default;
@@ -50,56 +143,87 @@ Optimizer& Optimizer::operator=(Optimizer&&) noexcept = default;
 
 void Optimizer::init(std::vector<Parameter> params) { add_param_group(std::move(params)); }
 
-void Optimizer::set_num_threads(std::size_t threads) {
-  threads = threads == 0 ? default_threads() : threads;
-  if (threads != threads_) pool_.reset();
-  threads_ = threads;
+void Optimizer::set_num_threads(std::size_t threads) { engine_->set_threads(threads); }
+std::size_t Optimizer::num_threads() const noexcept { return engine_->threads(); }
+
+Optimizer& Optimizer::rule_of(std::size_t group) {
+  return parts_.empty() ? *this : *parts_[groups_[group]->rule_];
+}
+const Optimizer& Optimizer::rule_of(std::size_t group) const {
+  return parts_.empty() ? *this : *parts_[groups_[group]->rule_];
 }
 
-std::vector<Optimizer::Chunk> Optimizer::chunks_of(std::span<const std::size_t> sizes) {
-  std::vector<Chunk> chunks;
-  for (std::size_t item = 0; item < sizes.size(); ++item) {
-    for (std::size_t begin = 0; begin < sizes[item]; begin += kChunk) {
-      chunks.push_back({item, begin, std::min(begin + kChunk, sizes[item])});
-    }
-  }
-  return chunks;
+std::size_t Optimizer::wrapper_slot_base(const Record& record) const {
+  return record.slots.size() - wrapper_slots_.size();
 }
 
-void Optimizer::run_chunks(std::span<const Chunk> chunks, std::size_t elements,
-                           const std::function<void(const Chunk&)>& fn) {
-  if (threads_ <= 1 || chunks.size() <= 1 || elements < kParallelThreshold) {
-    for (const Chunk& c : chunks) fn(c);
-    return;
-  }
-  if (!pool_) pool_ = std::make_unique<detail::ThreadPool>(threads_);
-  pool_->run(chunks.size(), [&](std::size_t i) { fn(chunks[i]); });
+const SlotSpec& Optimizer::spec_of(const Record& record, std::size_t slot) const {
+  const std::size_t base = wrapper_slot_base(record);
+  if (slot >= base) return wrapper_slots_[slot - base];
+  return rule_of(record.group).slots_[slot];
 }
 
 std::vector<double> Optimizer::parallel_sum(
     std::span<Record* const> records, const std::function<double(std::size_t, std::size_t, std::size_t)>& fn) {
   std::vector<std::size_t> sizes;
-  std::size_t elements = 0;
-  for (const Record* r : records) {
-    sizes.push_back(r->param.size());
-    elements += r->param.size();
+  for (const Record* r : records) sizes.push_back(r->param.size());
+  return engine_->sum(sizes, fn);
+}
+
+void Optimizer::run_tasks(std::span<const Task> tasks) {
+  std::vector<detail::EngineTask> work;
+  work.reserve(tasks.size());
+  for (const Task& t : tasks) work.push_back({t.run, t.size, t.whole});
+  engine_->run(work);
+}
+
+std::unique_ptr<AlignedBuffer>& Optimizer::arena(std::size_t rule, std::size_t slot) { return arenas_[rule][slot]; }
+
+void Optimizer::lay_out(Record& record, std::size_t rule, const Options& options) {
+  const Optimizer& owner = parts_.empty() ? *this : *parts_[rule];
+  record.slots.clear();
+  for (std::size_t s = 0; s < owner.slots_.size(); ++s) {
+    const SlotSpec& spec = owner.slots_[s];
+    SlotPlace place;
+    if (spec.layout) {
+      place.layout = spec.layout(record.param, options);
+    } else {
+      place.layout.shape = record.param.shape().empty()
+                               ? std::vector<std::int64_t>{static_cast<std::int64_t>(record.param.size())}
+                               : record.param.shape();
+      place.layout.dtype = record.param.dtype();
+    }
+    place.elements = element_count(place.layout.shape);
+    place.offset = arena_bytes_[rule][s];
+    place.arena = arenas_[rule][s].get();
+    arena_bytes_[rule][s] += round_up(place.elements * size_of(place.layout.dtype), AlignedBuffer::kAlignment);
+    record.slots.push_back(std::move(place));
   }
-  const std::vector<Chunk> chunks = chunks_of(sizes);
-  std::vector<double> partial(chunks.size());
-  run_chunks(chunks, elements, [&](const Chunk& c) { partial[&c - chunks.data()] = fn(c.item, c.begin, c.end); });
-  std::vector<double> sums(records.size(), 0.0);
-  for (std::size_t i = 0; i < chunks.size(); ++i) sums[chunks[i].item] += partial[i];
-  return sums;
+  record.scalars.clear();
+  for (const ScalarSlotSpec& s : owner.scalar_slots_) record.scalars.push_back(s.initial);
 }
 
 void Optimizer::add_param_group(std::vector<Parameter> params) { add_param_group(std::move(params), defaults_->clone()); }
 
 void Optimizer::add_param_group(std::vector<Parameter> params, std::unique_ptr<Options> options) {
+  Busy busy(*this, "add_param_group()");
   const std::string where = std::string(name_) + ": add_param_group (group " + std::to_string(groups_.size()) + ")";
   if (!options) throw InvalidArgument(where + ": no options given");
-  if (options->optimizer() != name_) {
-    throw InvalidArgument(where + ": options are for " + std::string(options->optimizer()) + ", not " +
-                          std::string(name_));
+  std::size_t rule = 0;
+  if (parts_.empty()) {
+    if (options->optimizer() != name_) {
+      throw InvalidArgument(where + ": options are for " + std::string(options->optimizer()) + ", not " +
+                            std::string(name_));
+    }
+  } else {
+    std::string kinds;
+    for (rule = 0; rule < parts_.size() && parts_[rule]->name_ != options->optimizer(); ++rule) {
+      kinds += (kinds.empty() ? "" : ", ") + std::string(parts_[rule]->name_);
+    }
+    if (rule == parts_.size()) {
+      throw InvalidArgument(where + ": options are for " + std::string(options->optimizer()) +
+                            ", which none of its parts runs (" + kinds + ")");
+    }
   }
   options->validate();
   if (params.empty()) throw InvalidArgument(where + ": the group has no parameters");
@@ -114,101 +238,140 @@ void Optimizer::add_param_group(std::vector<Parameter> params, std::unique_ptr<O
   }
 
   // No two parameters may share memory: the same tensor in two groups would be updated twice per step.
-  struct Extent {
-    std::uintptr_t begin, end;
-    const std::string* name;
-  };
   std::vector<Extent> extents;
-  extents.reserve(records_.size() + params.size());
-  const auto extent_of = [](const Parameter& p) {
+  const auto add_extent = [&](const Parameter& p) {
     const auto begin = reinterpret_cast<std::uintptr_t>(p.value_data());
-    return Extent{begin, begin + p.size() * size_of(p.dtype()), &p.name()};
+    extents.emplace_back(begin, begin + p.size() * size_of(p.dtype()), "'" + p.name() + "'");
   };
-  for (const Record& r : records_) extents.push_back(extent_of(r.param));
-  for (const Parameter& p : params) extents.push_back(extent_of(p));
-  std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) { return a.begin < b.begin; });
-  for (std::size_t i = 1; i < extents.size(); ++i) {
-    if (extents[i].begin < extents[i - 1].end) {
-      throw InvalidArgument(where + ": parameters '" + *extents[i - 1].name + "' and '" + *extents[i].name +
-                            "' share memory (the same parameter in two places?)");
-    }
-  }
+  for (const Record& r : records_) add_extent(r.param);
+  for (const Parameter& p : params) add_extent(p);
+  check_disjoint(where + ": parameters", std::move(extents));
 
-  // Every check passed. Build everything that can throw (allocations) first, then commit with
+  // Every check passed. Build everything that can throw (allocations, layouts) first, then commit with
   // operations that cannot, so that even an out-of-memory failure adds nothing.
-  std::size_t layout = layout_bytes_;
+  const auto saved_bytes = arena_bytes_;
   const std::size_t group_index = groups_.size();
   std::unique_ptr<ParamGroup> group(new ParamGroup());
-  group->options_ = std::move(options);
+  group->rule_ = rule;
   std::vector<Record> fresh;
-  fresh.reserve(params.size());
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    group->members_.push_back(records_.size() + i);
-    fresh.push_back(Record{std::move(params[i]), group_index, layout, 0, 0, {}});
-    for (const ScalarSlotSpec& s : scalar_slots_) fresh.back().scalars.push_back(s.initial);
-    layout += round_up(fresh.back().param.size() * size_of(fresh.back().param.dtype()), AlignedBuffer::kAlignment);
+  try {
+    fresh.reserve(params.size());
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      group->members_.push_back(records_.size() + i);
+      fresh.push_back(Record{std::move(params[i]), group_index, 0, {}, {}});
+      lay_out(fresh.back(), rule, *options);
+      const std::size_t w = arenas_.size() - 1;
+      for (std::size_t s = 0; s < wrapper_slots_.size(); ++s) {
+        SlotPlace place;
+        const Parameter& p = fresh.back().param;
+        place.layout = wrapper_slots_[s].layout
+                           ? wrapper_slots_[s].layout(p, *options)
+                           : SlotLayout{p.shape().empty() ? std::vector<std::int64_t>{static_cast<std::int64_t>(p.size())}
+                                                          : p.shape(),
+                                        p.dtype()};
+        place.elements = element_count(place.layout.shape);
+        place.offset = arena_bytes_[w][s];
+        place.arena = arenas_[w][s].get();
+        arena_bytes_[w][s] += round_up(place.elements * size_of(place.layout.dtype), AlignedBuffer::kAlignment);
+        fresh.back().slots.push_back(std::move(place));
+      }
+    }
+    records_.reserve(records_.size() + fresh.size());
+    groups_.reserve(groups_.size() + 1);
+    for (std::size_t r = 0; r < arenas_.size(); ++r) {
+      for (std::size_t s = 0; s < arenas_[r].size(); ++s) {
+        // Growing keeps the contents; a throw leaves them valid (and merely larger).
+        if (!arenas_[r][s]->empty()) arenas_[r][s]->resize(arena_bytes_[r][s]);
+      }
+    }
+  } catch (...) {
+    arena_bytes_ = saved_bytes;
+    throw;
   }
-  records_.reserve(records_.size() + fresh.size());
-  groups_.reserve(groups_.size() + 1);
-  for (AlignedBuffer& arena : arenas_) {
-    if (!arena.empty()) arena.resize(layout);  // growing keeps the contents; a throw leaves them valid
-  }
+  group->options_ = std::move(options);
   std::size_t named = 0;
   try {
     for (; named < fresh.size(); ++named) by_name_.emplace(fresh[named].param.name(), records_.size() + named);
   } catch (...) {
     for (std::size_t i = 0; i < named; ++i) by_name_.erase(fresh[i].param.name());
+    arena_bytes_ = saved_bytes;
     throw;
   }
-  layout_bytes_ = layout;
   for (Record& r : fresh) records_.push_back(std::move(r));  // capacity reserved: cannot throw
   groups_.push_back(std::move(group));
+}
+
+void Optimizer::check_disjoint(const std::string& where, std::vector<Extent> extents) {
+  std::sort(extents.begin(), extents.end());
+  for (std::size_t i = 1; i < extents.size(); ++i) {
+    const auto& [begin, end, name] = extents[i];
+    const auto& [prev_begin, prev_end, prev_name] = extents[i - 1];
+    if (begin < prev_end && begin != end && prev_begin != prev_end) {
+      throw InvalidArgument(where + " " + prev_name + " and " + name + " share memory (the same memory in two places?)");
+    }
+  }
+}
+
+std::vector<Optimizer::Extent> Optimizer::memory_extents() const {
+  std::vector<Extent> out;
+  for (const Record& r : records_) {
+    const std::size_t bytes = r.param.size() * size_of(r.param.dtype());
+    const auto value = reinterpret_cast<std::uintptr_t>(r.param.value_data());
+    out.emplace_back(value, value + bytes, "the value of '" + r.param.name() + "'");
+    if (r.param.has_grad()) {
+      const auto grad = reinterpret_cast<std::uintptr_t>(r.param.grad_data());
+      out.emplace_back(grad, grad + bytes, "the gradient of '" + r.param.name() + "'");
+    }
+    for (std::size_t s = 0; s < r.slots.size(); ++s) {
+      const SlotPlace& place = r.slots[s];
+      if (!place.external) continue;
+      const auto begin = reinterpret_cast<std::uintptr_t>(place.external);
+      out.emplace_back(begin, begin + place.elements * size_of(place.layout.dtype),
+                       "the '" + std::string(spec_of(r, s).name) + "' state of '" + r.param.name() + "'");
+    }
+  }
+  return out;
 }
 
 bool Optimizer::gradients_finite() {
   std::vector<const Record*> with_grad;
   std::vector<std::size_t> sizes;
-  std::size_t elements = 0;
   for (const Record& r : records_) {
     if (!r.param.has_grad()) continue;
     with_grad.push_back(&r);
     sizes.push_back(r.param.size());
-    elements += r.param.size();
   }
-  const std::vector<Chunk> chunks = chunks_of(sizes);
-  std::vector<unsigned char> bad(chunks.size(), 0);
-  run_chunks(chunks, elements, [&](const Chunk& c) {
-    const Parameter& p = with_grad[c.item]->param;
-    bad[&c - chunks.data()] = visit_dtype(p.dtype(), [&](auto tag) {
+  const detail::Engine::Hit hit = engine_->find_first(sizes, [&](std::size_t item, std::size_t begin, std::size_t end) {
+    const Parameter& p = with_grad[item]->param;
+    return visit_dtype(p.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      return static_cast<unsigned char>(!kernels::all_finite(static_cast<const T*>(p.grad_data()) + c.begin, c.end - c.begin));
+      return !kernels::all_finite(static_cast<const T*>(p.grad_data()) + begin, end - begin);
     });
   });
-  for (std::size_t i = 0; i < chunks.size(); ++i) {
-    if (!bad[i]) continue;
-    if (nonfinite_ == NonFinitePolicy::Skip) {
-      ++skipped_steps_;
-      return false;
-    }
-    const Record& r = *with_grad[chunks[i].item];
-    std::string value;
-    std::size_t at = chunks[i].begin;
-    visit_dtype(r.param.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      const T* g = static_cast<const T*>(r.param.grad_data());
-      while (std::isfinite(g[at])) ++at;
-      value = format_number(static_cast<double>(g[at]));
-    });
-    throw InvalidArgument(std::string(name_) + ": step(): the gradient of '" + r.param.name() + "' is " + value +
-                          " at element " + std::to_string(at) +
-                          "; nothing was changed (set_nonfinite_policy(NonFinitePolicy::Skip) skips such steps)");
+  if (hit.item == sizes.size()) return true;
+  if (nonfinite_ == NonFinitePolicy::Skip) {
+    ++skipped_steps_;
+    return false;
   }
-  return true;
+  const Record& r = *with_grad[hit.item];
+  std::string value;
+  std::size_t at = hit.begin;
+  visit_dtype(r.param.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* g = static_cast<const T*>(r.param.grad_data());
+    while (std::isfinite(g[at])) ++at;
+    value = format_number(static_cast<double>(g[at]));
+  });
+  throw InvalidArgument(std::string(name_) + ": step(): the gradient of '" + r.param.name() + "' is " + value +
+                        " at element " + std::to_string(at) +
+                        "; nothing was changed (set_nonfinite_policy(NonFinitePolicy::Skip) skips such steps)");
 }
 
 bool Optimizer::step() {
+  Busy busy(*this, "step()");
   // Check everything before touching anything.
-  std::uint32_t needed = 0;
+  check_step();
+  std::vector<std::uint32_t> needed(arenas_.size(), 0);
   bool any_grad = false;
   for (std::size_t i = 0; i < groups_.size(); ++i) {
     const ParamGroup& g = *groups_[i];
@@ -219,7 +382,7 @@ bool Optimizer::step() {
     }
     bool group_has_grad = false;
     for (const std::size_t m : g.members_) group_has_grad |= records_[m].param.has_grad();
-    if (group_has_grad) needed |= slots_needed(g.options());
+    if (group_has_grad) needed[parts_.empty() ? 0 : g.rule_] |= rule_of(i).slots_needed(g.options());
     any_grad |= group_has_grad;
   }
   if (!any_grad) {
@@ -228,32 +391,35 @@ bool Optimizer::step() {
                           "set_grad)");
   }
   if (nonfinite_ != NonFinitePolicy::Propagate && !gradients_finite()) return false;
-  for (std::size_t s = 0; s < arenas_.size(); ++s) {
-    if ((needed >> s & 1u) && arenas_[s].empty()) arenas_[s] = AlignedBuffer(layout_bytes_);
+  needed.back() = wrapper_slots_.empty() ? 0u : ~0u;
+  for (std::size_t r = 0; r < arenas_.size(); ++r) {
+    for (std::size_t s = 0; s < arenas_[r].size(); ++s) {
+      if ((needed[r] >> s & 1u) && arenas_[r][s]->empty() && arena_bytes_[r][s] > 0) {
+        *arenas_[r][s] = AlignedBuffer(arena_bytes_[r][s]);
+      }
+    }
   }
 
   // Plan every group (serially: slots, per-step scalars, norms), then run all the tasks together, so
   // that many small parameters are cut into chunks and spread over the threads like one large one.
+  std::vector<Record*> stepping;
+  for (Record& r : records_) {
+    if (!r.param.has_grad()) continue;
+    ++r.step;
+    stepping.push_back(&r);
+  }
+  before_step(stepping);
   std::vector<Task> tasks;
   std::vector<Record*> active;
-  for (const auto& g : groups_) {
+  for (std::size_t i = 0; i < groups_.size(); ++i) {
     active.clear();
-    for (const std::size_t m : g->members_) {
-      Record& r = records_[m];
-      if (!r.param.has_grad()) continue;
-      ++r.step;
-      active.push_back(&r);
+    for (const std::size_t m : groups_[i]->members_) {
+      if (records_[m].param.has_grad()) active.push_back(&records_[m]);
     }
-    if (!active.empty()) plan(g->options(), active, tasks);
+    if (!active.empty()) rule_of(i).plan(groups_[i]->options(), active, tasks);
   }
-  std::vector<std::size_t> sizes;
-  std::size_t elements = 0;
-  for (const Task& t : tasks) {
-    sizes.push_back(t.size);
-    elements += t.size;
-  }
-  const std::vector<Chunk> chunks = chunks_of(sizes);
-  run_chunks(chunks, elements, [&](const Chunk& c) { tasks[c.item].run(c.begin, c.end); });
+  run_tasks(tasks);
+  after_step(stepping);
   return true;
 }
 
@@ -298,68 +464,143 @@ void Optimizer::set_grad(std::string_view name, std::span<double> grad) { record
 
 std::vector<std::string_view> Optimizer::slot_names() const {
   std::vector<std::string_view> names;
-  for (const SlotSpec& s : slots_) names.push_back(s.name);
+  const auto add = [&](std::string_view n) {
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  };
+  if (parts_.empty()) {
+    for (const SlotSpec& s : slots_) add(s.name);
+  } else {
+    for (const auto& p : parts_) {
+      for (const SlotSpec& s : p->slots_) add(s.name);
+    }
+  }
+  for (const SlotSpec& s : wrapper_slots_) add(s.name);
   return names;
 }
 
 std::vector<std::string_view> Optimizer::scalar_slot_names() const {
   std::vector<std::string_view> names;
-  for (const ScalarSlotSpec& s : scalar_slots_) names.push_back(s.name);
+  const auto add = [&](std::string_view n) {
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  };
+  if (parts_.empty()) {
+    for (const ScalarSlotSpec& s : scalar_slots_) add(s.name);
+  } else {
+    for (const auto& p : parts_) {
+      for (const ScalarSlotSpec& s : p->scalar_slots_) add(s.name);
+    }
+  }
   return names;
 }
 
 std::int64_t Optimizer::step_count(std::string_view param) const { return record(param).step; }
 
-std::size_t Optimizer::slot_index(std::string_view slot) const {
-  for (std::size_t s = 0; s < slots_.size(); ++s) {
-    if (slots_[s].name == slot) return s;
+std::size_t Optimizer::slot_index(const Record& r, std::string_view slot) const {
+  for (std::size_t s = 0; s < r.slots.size(); ++s) {
+    if (spec_of(r, s).name == slot) return s;
   }
   std::string known;
-  for (const SlotSpec& s : slots_) known += (known.empty() ? "" : ", ") + std::string(s.name);
-  throw NotFound(std::string(name_) + " has no state slot '" + std::string(slot) + "' (slots: " + known + ")");
+  for (std::size_t s = 0; s < r.slots.size(); ++s) known += (known.empty() ? "" : ", ") + std::string(spec_of(r, s).name);
+  throw NotFound(std::string(name_) + ": parameter '" + r.param.name() + "' has no state slot '" + std::string(slot) +
+                 "' (slots: " + (known.empty() ? "none" : known) + ")");
 }
 
 bool Optimizer::has_state(std::string_view param, std::string_view slot) const {
-  return record(param).slots_ready >> slot_index(slot) & 1u;
+  const Record& r = record(param);
+  return r.slots[slot_index(r, slot)].ready;
+}
+
+SlotLayout Optimizer::state_layout(std::string_view param, std::string_view slot) const {
+  const Record& r = record(param);
+  return r.slots[slot_index(r, slot)].layout;
+}
+
+bool Optimizer::is_bound(std::string_view param, std::string_view slot) const {
+  const Record& r = record(param);
+  return r.slots[slot_index(r, slot)].external != nullptr;
+}
+
+void* Optimizer::slot_address(const SlotPlace& place) {
+  return place.external ? place.external : static_cast<void*>(place.arena->data() + place.offset);
 }
 
 std::pair<const void*, std::size_t> Optimizer::slot_view(std::string_view param, std::string_view slot,
                                                          DType dtype) const {
   const Record& r = record(param);
-  const std::size_t s = slot_index(slot);
-  if (!(r.slots_ready >> s & 1u)) {
+  const SlotPlace& place = r.slots[slot_index(r, slot)];
+  if (!place.ready) {
     throw NotFound(std::string(name_) + ": parameter '" + std::string(param) + "' has no '" + std::string(slot) +
                    "' state yet (it is created by the first step that uses it)");
   }
-  if (dtype != r.param.dtype()) {
-    throw InvalidArgument(std::string(name_) + ": state of '" + std::string(param) + "' is " +
-                          std::string(name_of(r.param.dtype())) + ", not " + std::string(name_of(dtype)));
+  if (dtype != place.layout.dtype) {
+    throw InvalidArgument(std::string(name_) + ": the '" + std::string(slot) + "' state of '" + std::string(param) +
+                          "' is " + std::string(name_of(place.layout.dtype)) + ", not " + std::string(name_of(dtype)));
   }
-  return {arenas_[s].data() + r.offset, r.param.size()};
+  return {slot_address(place), place.elements};
 }
 
 double Optimizer::scalar_state(std::string_view param, std::string_view slot) const {
   const Record& r = record(param);
-  for (std::size_t s = 0; s < scalar_slots_.size(); ++s) {
-    if (scalar_slots_[s].name == slot) return r.scalars[s];
+  const auto& specs = rule_of(r.group).scalar_slots_;
+  for (std::size_t s = 0; s < specs.size(); ++s) {
+    if (specs[s].name == slot) return r.scalars[s];
   }
   std::string known;
-  for (const ScalarSlotSpec& s : scalar_slots_) known += (known.empty() ? "" : ", ") + std::string(s.name);
-  throw NotFound(std::string(name_) + " has no scalar state '" + std::string(slot) + "' (scalar slots: " +
-                 (known.empty() ? "none" : known) + ")");
+  for (const ScalarSlotSpec& s : specs) known += (known.empty() ? "" : ", ") + std::string(s.name);
+  throw NotFound(std::string(name_) + ": parameter '" + std::string(param) + "' has no scalar state '" +
+                 std::string(slot) + "' (scalar slots: " + (known.empty() ? "none" : known) + ")");
 }
 
-void* Optimizer::slot_data(Record& record, std::size_t slot, bool* created) {
-  if (arenas_[slot].empty()) {
-    throw Error("internal: " + std::string(name_) + " used slot '" + std::string(slots_[slot].name) +
+void Optimizer::bind_state(std::string_view param, std::string_view slot, void* data, std::size_t elements,
+                           DType dtype, bool holds_state) {
+  Busy busy(*this, "bind_state()");
+  Record& r = record(param);
+  const std::size_t s = slot_index(r, slot);
+  SlotPlace& place = r.slots[s];
+  const std::string what = std::string(name_) + ": bind_state('" + std::string(param) + "', '" + std::string(slot) + "')";
+  if (data == nullptr) throw InvalidArgument(what + ": no memory given (null)");
+  if (dtype != place.layout.dtype) {
+    throw InvalidArgument(what + ": the memory is " + std::string(name_of(dtype)) + ", the slot " +
+                          std::string(name_of(place.layout.dtype)));
+  }
+  if (elements != place.elements) {
+    throw InvalidArgument(what + ": the memory holds " + std::to_string(elements) + " elements, the slot " +
+                          std::to_string(place.elements) + " (shape " + shape_text(place.layout.shape) + ")");
+  }
+  if (reinterpret_cast<std::uintptr_t>(data) % size_of(dtype) != 0) {
+    throw InvalidArgument(what + ": the memory is not aligned to its element size (" + std::to_string(size_of(dtype)) +
+                          " bytes)");
+  }
+  std::vector<Extent> extents;
+  for (Extent& e : memory_extents()) {
+    // The slot's own previous binding is replaced, so it does not count.
+    if (std::get<0>(e) == reinterpret_cast<std::uintptr_t>(place.external) && place.external) continue;
+    extents.push_back(std::move(e));
+  }
+  const auto begin = reinterpret_cast<std::uintptr_t>(data);
+  extents.emplace_back(begin, begin + elements * size_of(dtype), "the memory given for '" + std::string(slot) + "'");
+  check_disjoint(what + ":", std::move(extents));
+  if (!holds_state && place.ready && elements > 0) std::memcpy(data, slot_address(place), elements * size_of(dtype));
+  place.external = data;
+  if (holds_state) place.ready = true;
+}
+
+void* Optimizer::slot_data(Record& record, std::size_t slot, bool* created, DType dtype) {
+  SlotPlace& place = record.slots[slot];
+  const SlotSpec& spec = spec_of(record, slot);
+  if (place.layout.dtype != dtype) {
+    throw Error("internal: " + std::string(name_) + " read slot '" + std::string(spec.name) + "' as " +
+                std::string(name_of(dtype)) + ", but it holds " + std::string(name_of(place.layout.dtype)));
+  }
+  if (!place.external && place.arena->empty()) {
+    throw Error("internal: " + std::string(name_) + " used slot '" + std::string(spec.name) +
                 "' that slots_needed() did not declare");
   }
-  void* data = arenas_[slot].data() + record.offset;
-  const bool fresh = !(record.slots_ready >> slot & 1u);
+  void* data = slot_address(place);
+  const bool fresh = !place.ready;
   if (fresh) {
-    visit_dtype(record.param.dtype(),
-                [&](auto tag) { fill<decltype(tag)>(data, record.param.size(), slots_[slot].initial); });
-    record.slots_ready |= 1u << slot;
+    fill(data, place.elements, place.layout.dtype, spec.initial);
+    place.ready = true;
   }
   if (created) *created = fresh;
   return data;

@@ -1,10 +1,12 @@
 // Optimizer::state_dict() and load_state_dict(): the optimizer's state keyed by parameter name.
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <set>
 
 #include "checkpoint/json.hpp"
 #include "descent/optimizer.hpp"
+#include "optimizer_busy.hpp"
 
 namespace descent {
 namespace {
@@ -18,14 +20,12 @@ constexpr std::string_view kStepSlot = "step";
 // near 2^63 would overflow at the next step.
 constexpr std::int64_t kMaxCount = std::int64_t{1} << 53;
 
-TensorType tensor_type(DType dtype) { return dtype == DType::Float32 ? TensorType::F32 : TensorType::F64; }
-
 std::vector<std::int64_t> shape_of(const Parameter& p) {
   return p.shape().empty() ? std::vector<std::int64_t>{static_cast<std::int64_t>(p.size())} : p.shape();
 }
 
 Tensor raw_tensor(DType dtype, const void* data, std::size_t size, std::vector<std::int64_t> shape) {
-  return visit_dtype(dtype, [&](auto tag) {
+  return visit_any_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     return Tensor::of<T>(std::span<const T>(static_cast<const T*>(data), size), std::move(shape));
   });
@@ -35,7 +35,43 @@ Tensor raw_tensor(DType dtype, const void* data, std::size_t size, std::vector<s
 struct SavedGroup {
   std::vector<std::string> params;
   std::vector<std::pair<std::string, std::string>> options;  // name, value as text
+  std::string rule;  // a Composite's or wrapper's: the group's rule; empty: the optimizer's own kind
 };
+
+// At most this much of a name or value from a dictionary goes into an error message.
+std::string truncated(const std::string& text) {
+  constexpr std::size_t kMax = 200;
+  if (text.size() <= kMax) return text;
+  std::size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // whole UTF-8 characters
+  return text.substr(0, cut) + "... (" + std::to_string(text.size()) + " bytes)";
+}
+
+// "" when n values of this dtype satisfy the check, else what breaks it ("holds -1 at element 3, ...").
+std::string broken_invariant(SlotCheck check, const void* data, DType dtype, std::size_t n) {
+  if (check == SlotCheck::Any || n == 0) return "";
+  std::string out;
+  visit_any_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bfloat16>) {
+      for (std::size_t i = 0; i < n; ++i) {
+        T raw;
+        std::memcpy(&raw, static_cast<const std::byte*>(data) + i * sizeof(T), sizeof(T));
+        double v;
+        if constexpr (std::is_same_v<T, bfloat16>) v = to_float(raw);
+        else v = static_cast<double>(raw);
+        const bool ok = std::isfinite(v) && (check == SlotCheck::Finite || (check == SlotCheck::NonNegative && v >= 0.0) ||
+                                             (check == SlotCheck::Positive && v > 0.0));
+        if (!ok) {
+          out = "holds " + format_number(v) + " at element " + std::to_string(i) + ", but must be " +
+                (check == SlotCheck::Finite ? "finite" : check == SlotCheck::NonNegative ? "finite and >= 0" : "finite and > 0");
+          return;
+        }
+      }
+    }
+  });
+  return out;
+}
 
 std::vector<SavedGroup> parse_groups(const std::string& text) {
   const auto fail = [](const std::string& what) -> void { throw InvalidArgument("metadata 'groups': " + what); };
@@ -60,8 +96,12 @@ std::vector<SavedGroup> parse_groups(const std::string& text) {
       saved.params.push_back(p.text);
     }
     for (const auto& [name, value] : options->members) {
-      if (!value.is(json::Value::Kind::String)) fail("option '" + name + "' is not a string");
+      if (!value.is(json::Value::Kind::String)) fail("option '" + truncated(name) + "' is not a string");
       saved.options.emplace_back(name, value.text);
+    }
+    if (const json::Value* rule = g.find("rule")) {
+      if (!rule->is(json::Value::Kind::String)) fail("the rule of group " + std::to_string(groups.size()) + " is not a string");
+      saved.rule = rule->text;
     }
     groups.push_back(std::move(saved));
   }
@@ -88,7 +128,10 @@ StateDict Optimizer::state_dict(bool with_parameters) const {
       groups.append(i ? "," : "").append(json::quote(option)).append(":");
       groups.append(json::quote(format_number(o.get(option))));
     }
-    groups.append("}}");
+    groups.append("}");
+    // A Composite or wrapper names each group's rule; a plain optimizer's is its own kind.
+    if (!parts_.empty()) groups.append(",\"rule\":").append(json::quote(o.optimizer()));
+    groups.append("}");
   }
   dict.metadata["groups"] = groups + "]";
 
@@ -96,11 +139,12 @@ StateDict Optimizer::state_dict(bool with_parameters) const {
   // dropped slot tensor is an error, not a silent reset of that state.
   std::string created = "{";
   for (std::size_t i = 0; i < records_.size(); ++i) {
-    created.append(i ? "," : "").append(json::quote(records_[i].param.name())).append(":[");
+    const Record& r = records_[i];
+    created.append(i ? "," : "").append(json::quote(r.param.name())).append(":[");
     bool first = true;
-    for (std::size_t s = 0; s < slots_.size(); ++s) {
-      if (!(records_[i].slots_ready >> s & 1u)) continue;
-      created.append(first ? "" : ",").append(json::quote(slots_[s].name));
+    for (std::size_t s = 0; s < r.slots.size(); ++s) {
+      if (!r.slots[s].ready) continue;
+      created.append(first ? "" : ",").append(json::quote(spec_of(r, s).name));
       first = false;
     }
     created.append("]");
@@ -111,29 +155,34 @@ StateDict Optimizer::state_dict(bool with_parameters) const {
     const std::string& name = r.param.name();
     const std::string prefix = std::string(kStatePrefix) + name + "/";
     dict.tensors[prefix + std::string(kStepSlot)] = Tensor::scalar(r.step);
-    for (std::size_t s = 0; s < scalar_slots_.size(); ++s) {
-      dict.tensors[prefix + std::string(scalar_slots_[s].name)] = Tensor::scalar(r.scalars[s]);
+    const auto& scalar_specs = rule_of(r.group).scalar_slots_;
+    for (std::size_t s = 0; s < scalar_specs.size(); ++s) {
+      dict.tensors[prefix + std::string(scalar_specs[s].name)] = Tensor::scalar(r.scalars[s]);
     }
-    for (std::size_t s = 0; s < slots_.size(); ++s) {
-      if (!(r.slots_ready >> s & 1u)) continue;
-      dict.tensors[prefix + std::string(slots_[s].name)] =
-          raw_tensor(r.param.dtype(), arenas_[s].data() + r.offset, r.param.size(), shape_of(r.param));
+    for (std::size_t s = 0; s < r.slots.size(); ++s) {
+      const SlotPlace& place = r.slots[s];
+      if (!place.ready) continue;
+      dict.tensors[prefix + std::string(spec_of(r, s).name)] =
+          raw_tensor(place.layout.dtype, slot_address(place), place.elements, place.layout.shape);
     }
     if (with_parameters) {
       dict.tensors[std::string(kParamPrefix) + name] =
           raw_tensor(r.param.dtype(), r.param.value_data(), r.param.size(), shape_of(r.param));
     }
   }
+  save_extra(dict);
   return dict;
 }
 
 LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
+  Busy busy(*this, "load_state_dict()");
   const std::string who = std::string(name_) + ": load_state_dict";
   // Fatal mismatches first: without the right kind and groups, nothing else can be read.
   const auto kind = dict.metadata.find("optimizer");
   if (kind == dict.metadata.end()) throw InvalidArgument(who + ": the dictionary names no optimizer (no 'optimizer' metadata)");
   if (kind->second != name_) {
-    throw InvalidArgument(who + ": the dictionary holds the state of " + kind->second + ", not " + std::string(name_));
+    throw InvalidArgument(who + ": the dictionary holds the state of " + truncated(kind->second) + ", not " +
+                          std::string(name_));
   }
   const auto groups_text = dict.metadata.find("groups");
   if (groups_text == dict.metadata.end()) throw InvalidArgument(who + ": the dictionary has no 'groups' metadata");
@@ -143,6 +192,13 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
   } catch (const InvalidArgument& e) {
     throw InvalidArgument(who + ": " + e.what());
   }
+  std::vector<std::string> errors;
+  LoadReport report;
+  const auto unexpected = [&](const std::string& what) {
+    if (strict) errors.push_back("unexpected " + what);
+    else report.unexpected.push_back(what);
+  };
+
   // Slots each saved parameter had created (strict loads require exactly those tensors).
   std::map<std::string, std::set<std::string>> created;
   bool has_created = false;
@@ -156,10 +212,13 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     }
     if (!v.is(json::Value::Kind::Object)) throw InvalidArgument(who + ": metadata 'slots' is not a JSON object");
     for (const auto& [param, list] : v.members) {
-      if (!list.is(json::Value::Kind::Array)) throw InvalidArgument(who + ": metadata 'slots' of '" + param + "' is not a list");
+      if (!list.is(json::Value::Kind::Array)) throw InvalidArgument(who + ": metadata 'slots' of '" + truncated(param) + "' is not a list");
+      created[param];  // an empty list names the parameter too
       for (const json::Value& slot : list.items) {
-        if (!slot.is(json::Value::Kind::String)) throw InvalidArgument(who + ": metadata 'slots' of '" + param + "' holds a non-string");
-        created[param].insert(slot.text);
+        if (!slot.is(json::Value::Kind::String)) throw InvalidArgument(who + ": metadata 'slots' of '" + truncated(param) + "' holds a non-string");
+        if (!created[param].insert(slot.text).second) {
+          errors.push_back("metadata 'slots' of '" + truncated(param) + "' lists '" + truncated(slot.text) + "' twice");
+        }
       }
     }
   } else if (strict) {
@@ -169,21 +228,21 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
   if (const auto it = dict.metadata.find("skipped_steps"); it != dict.metadata.end()) {
     const auto [ptr, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), skipped);
     if (ec != std::errc() || ptr != it->second.data() + it->second.size() || skipped < 0 || skipped > kMaxCount) {
-      throw InvalidArgument(who + ": metadata 'skipped_steps' = '" + it->second + "' is not a count in [0, 2^53]");
+      throw InvalidArgument(who + ": metadata 'skipped_steps' = '" + truncated(it->second) + "' is not a count in [0, 2^53]");
     }
   }
-
-  std::vector<std::string> errors;
-  LoadReport report;
-  const auto unexpected = [&](const std::string& what) {
-    if (strict) errors.push_back("unexpected " + what);
-    else report.unexpected.push_back(what);
-  };
 
   // Group options: each current group takes the options of the saved group that holds its parameters.
   std::map<std::string, std::size_t> saved_group_of;
   for (std::size_t j = 0; j < saved.size(); ++j) {
-    for (const std::string& p : saved[j].params) saved_group_of.emplace(p, j);
+    for (const std::string& p : saved[j].params) {
+      const auto [it, fresh] = saved_group_of.emplace(p, j);
+      if (!fresh) {
+        errors.push_back("parameter '" + truncated(p) + "' is listed " +
+                         (it->second == j ? "twice in saved group " + std::to_string(j)
+                                          : "in saved groups " + std::to_string(it->second) + " and " + std::to_string(j)));
+      }
+    }
   }
   if (strict && saved.size() != groups_.size()) {
     errors.push_back("the dictionary has " + std::to_string(saved.size()) + " groups, the optimizer " +
@@ -204,6 +263,12 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
       if (strict) errors.push_back("group " + std::to_string(g) + ": none of its parameters is in a saved group");
       continue;
     }
+    const std::string saved_rule = saved[match].rule.empty() ? kind->second : saved[match].rule;
+    if (saved_rule != groups_[g]->rule()) {
+      errors.push_back("group " + std::to_string(g) + " runs " + std::string(groups_[g]->rule()) + ", but saved group " +
+                       std::to_string(match) + " ran " + truncated(saved_rule));
+      continue;
+    }
     if (strict) {
       std::set<std::string> mine, theirs(saved[match].params.begin(), saved[match].params.end());
       for (const std::size_t m : members) mine.insert(records_[m].param.name());
@@ -215,16 +280,16 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     auto options = groups_[g]->options().clone();
     std::set<std::string> seen;
     for (const auto& [option, text] : saved[match].options) {
-      const std::string what = "group " + std::to_string(g) + ": option '" + option + "'";
+      const std::string what = "group " + std::to_string(g) + ": option '" + truncated(option) + "'";
       seen.insert(option);
       if (!options->has(option)) {
-        unexpected("option '" + option + "' of saved group " + std::to_string(match) + " (" + std::string(name_) +
-                   " has no such option)");
+        unexpected("option '" + truncated(option) + "' of saved group " + std::to_string(match) + " (" +
+                   std::string(groups_[g]->rule()) + " has no such option)");
         continue;
       }
       double value = 0.0;
       if (!json::to_double(text, value)) {
-        errors.push_back(what + " = '" + text + "' is not a number");
+        errors.push_back(what + " = '" + truncated(text) + "' is not a number");
         continue;
       }
       try {
@@ -252,106 +317,156 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     std::int64_t step = 0;
     std::vector<double> scalars;
     std::vector<bool> has_scalar;
-    std::vector<const Tensor*> slots;  // one per slot, null when absent
+    std::vector<const Tensor*> slots;  // one per slot of the record, null when absent
     const Tensor* value = nullptr;
   };
   std::vector<Incoming> incoming(records_.size());
-  for (Incoming& in : incoming) {
-    in.scalars.assign(scalar_slots_.size(), 0.0);
-    in.has_scalar.assign(scalar_slots_.size(), false);
-    in.slots.assign(slots_.size(), nullptr);
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    incoming[i].scalars.assign(records_[i].scalars.size(), 0.0);
+    incoming[i].has_scalar.assign(records_[i].scalars.size(), false);
+    incoming[i].slots.assign(records_[i].slots.size(), nullptr);
   }
   bool any_value = false;
-  const auto check_like_param = [&](const std::string& key, const Tensor& t, const Parameter& p) {
-    if (t.type != tensor_type(p.dtype()) || t.shape != shape_of(p)) {
-      errors.push_back("mis-shaped '" + key + "': " + std::string(name_of(t.type)) + " " + shape_text(t.shape) +
-                       ", but parameter '" + p.name() + "' is " + std::string(name_of(tensor_type(p.dtype()))) + " " +
-                       shape_text(shape_of(p)));
+  const auto check_layout = [&](const std::string& key, const Tensor& t, TensorType type,
+                                const std::vector<std::int64_t>& shape, const std::string& whose) {
+    if (t.type != type || t.shape != shape) {
+      errors.push_back("mis-shaped '" + truncated(key) + "': " + std::string(name_of(t.type)) + " " + shape_text(t.shape) +
+                       ", but " + whose + " is " + std::string(name_of(type)) + " " + shape_text(shape));
       return false;
     }
     return true;
   };
   for (const auto& [key, t] : dict.tensors) {
     if (!t.fits_shape()) {
-      errors.push_back("mis-shaped '" + key + "': " + std::to_string(t.bytes.size()) + " bytes for shape " +
+      errors.push_back("mis-shaped '" + truncated(key) + "': " + std::to_string(t.bytes.size()) + " bytes for shape " +
                        shape_text(t.shape) + " of " + std::string(name_of(t.type)));
       continue;
     }
     if (key.starts_with(kParamPrefix)) {
       const auto it = by_name_.find(key.substr(kParamPrefix.size()));
       if (it == by_name_.end()) {
-        unexpected("parameter '" + key + "'");
+        unexpected("parameter '" + truncated(key) + "'");
         continue;
       }
       any_value = true;
-      if (check_like_param(key, t, records_[it->second].param)) incoming[it->second].value = &t;
+      const Parameter& p = records_[it->second].param;
+      if (check_layout(key, t, tensor_type(p.dtype()), shape_of(p), "parameter '" + p.name() + "'")) {
+        incoming[it->second].value = &t;
+      }
       continue;
     }
     const std::size_t slash = key.rfind('/');
     if (!key.starts_with(kStatePrefix) || slash < kStatePrefix.size()) {
-      unexpected("tensor '" + key + "'");
+      unexpected("tensor '" + truncated(key) + "'");
       continue;
     }
     const auto it = by_name_.find(key.substr(kStatePrefix.size(), slash - kStatePrefix.size()));
     if (it == by_name_.end()) {
-      unexpected("state '" + key + "' (no parameter of that name)");
+      unexpected("state '" + truncated(key) + "' (no parameter of that name)");
       continue;
     }
     const std::string slot = key.substr(slash + 1);
-    const Parameter& p = records_[it->second].param;
+    const Record& r = records_[it->second];
     Incoming& in = incoming[it->second];
     const bool is_scalar_tensor = t.shape.empty();
     if (slot == kStepSlot) {
       if (t.type != TensorType::I64 || !is_scalar_tensor) {
-        errors.push_back("mis-shaped '" + key + "': a step count is an I64 scalar");
+        errors.push_back("mis-shaped '" + truncated(key) + "': a step count is an I64 scalar");
       } else {
         in.step = t.values<std::int64_t>(key)[0];
         in.has_step = true;
         if (in.step < 0 || in.step > kMaxCount) {
-          errors.push_back("'" + key + "' = " + std::to_string(in.step) + " is not a step count in [0, 2^53]");
+          errors.push_back("'" + truncated(key) + "' = " + std::to_string(in.step) + " is not a step count in [0, 2^53]");
         }
       }
       continue;
     }
     bool known = false;
-    for (std::size_t s = 0; s < scalar_slots_.size() && !known; ++s) {
-      if (scalar_slots_[s].name != slot) continue;
+    const auto& scalar_specs = rule_of(r.group).scalar_slots_;
+    for (std::size_t s = 0; s < scalar_specs.size() && !known; ++s) {
+      if (scalar_specs[s].name != slot) continue;
       known = true;
       if (t.type != TensorType::F64 || !is_scalar_tensor) {
-        errors.push_back("mis-shaped '" + key + "': a scalar state is an F64 scalar");
+        errors.push_back("mis-shaped '" + truncated(key) + "': a scalar state is an F64 scalar");
       } else {
         in.scalars[s] = t.values<double>(key)[0];
         in.has_scalar[s] = true;
+        if (const std::string bad = broken_invariant(scalar_specs[s].check, &in.scalars[s], DType::Float64, 1); !bad.empty()) {
+          errors.push_back("'" + truncated(key) + "' " + bad);
+        }
       }
     }
-    for (std::size_t s = 0; s < slots_.size() && !known; ++s) {
-      if (slots_[s].name != slot) continue;
+    for (std::size_t s = 0; s < r.slots.size() && !known; ++s) {
+      const SlotSpec& spec = spec_of(r, s);
+      if (spec.name != slot) continue;
       known = true;
-      if (check_like_param(key, t, p)) in.slots[s] = &t;
+      const SlotLayout& layout = r.slots[s].layout;
+      if (!check_layout(key, t, tensor_type(layout.dtype), layout.shape,
+                        "the '" + std::string(spec.name) + "' slot of '" + r.param.name() + "'")) {
+        continue;
+      }
+      if (const std::string bad = broken_invariant(spec.check, t.bytes.data(), layout.dtype, r.slots[s].elements); !bad.empty()) {
+        errors.push_back("'" + truncated(key) + "' " + bad);
+        continue;
+      }
+      in.slots[s] = &t;
     }
-    if (!known) unexpected("state '" + key + "' (" + std::string(name_) + " has no slot '" + slot + "')");
+    if (!known) {
+      unexpected("state '" + truncated(key) + "' (" + std::string(rule_of(r.group).name_) + " has no slot '" + truncated(slot) + "')");
+    }
+  }
+  if (has_created) {
+    for (const auto& [param, slots] : created) {
+      const auto it = by_name_.find(param);
+      if (it == by_name_.end()) {
+        if (dict.tensors.count(std::string(kStatePrefix) + param + "/" + std::string(kStepSlot)) == 0) {
+          unexpected("metadata 'slots' entry for '" + truncated(param) + "' (no parameter of that name, and no state for it)");
+        }
+        continue;
+      }
+      const Record& r = records_[it->second];
+      for (const std::string& slot : slots) {
+        bool known = false;
+        for (std::size_t s = 0; s < r.slots.size() && !known; ++s) known = spec_of(r, s).name == slot;
+        if (!known) unexpected("slot '" + truncated(slot) + "' of '" + truncated(param) + "' in metadata 'slots' (" + std::string(rule_of(r.group).name_) + " has no such slot)");
+      }
+    }
   }
   for (std::size_t i = 0; i < records_.size(); ++i) {
-    const std::string& name = records_[i].param.name();
+    const Record& r = records_[i];
+    const std::string& name = r.param.name();
     Incoming& in = incoming[i];
     if (!in.has_step) {
       if (strict) errors.push_back("missing state of parameter '" + name + "'");
       else report.missing.push_back(name);
       // Without a step count the parameter's state is not loaded: its slot tensors go unused.
-      for (std::size_t s = 0; s < slots_.size(); ++s) {
-        if (in.slots[s]) unexpected("state '" + std::string(kStatePrefix) + name + "/" + std::string(slots_[s].name) + "' (no step count for '" + name + "')");
+      for (std::size_t s = 0; s < r.slots.size(); ++s) {
+        if (in.slots[s]) unexpected("state '" + std::string(kStatePrefix) + name + "/" + std::string(spec_of(r, s).name) + "' (no step count for '" + name + "')");
       }
       continue;
     }
-    for (std::size_t s = 0; s < scalar_slots_.size(); ++s) {
-      if (!in.has_scalar[s]) errors.push_back("missing '" + std::string(kStatePrefix) + name + "/" + std::string(scalar_slots_[s].name) + "'");
+    const auto& scalar_specs = rule_of(r.group).scalar_slots_;
+    for (std::size_t s = 0; s < scalar_specs.size(); ++s) {
+      if (!in.has_scalar[s]) errors.push_back("missing '" + std::string(kStatePrefix) + name + "/" + std::string(scalar_specs[s].name) + "'");
+    }
+    if (in.step == 0) {
+      // A parameter that never stepped has created no slot and moved no scalar from its initial value.
+      for (std::size_t s = 0; s < r.slots.size(); ++s) {
+        if (in.slots[s]) errors.push_back("'" + std::string(kStatePrefix) + name + "/" + std::string(spec_of(r, s).name) + "' exists, but '" + name + "' has taken 0 steps");
+      }
     }
     if (any_value && !in.value && strict) errors.push_back("missing value of parameter '" + name + "' (param/" + name + ")");
+    if (in.value) {
+      if (const std::string bad = broken_invariant(SlotCheck::Finite, in.value->bytes.data(), r.param.dtype(), r.param.size()); !bad.empty()) {
+        errors.push_back("'" + std::string(kParamPrefix) + name + "' " + bad);
+      }
+    }
     if (!has_created) continue;
     const auto listed = created.find(name);
-    for (std::size_t s = 0; s < slots_.size(); ++s) {
-      const bool expected = listed != created.end() && listed->second.count(std::string(slots_[s].name));
-      const std::string key = std::string(kStatePrefix) + name + "/" + std::string(slots_[s].name);
+    for (std::size_t s = 0; s < r.slots.size(); ++s) {
+      const std::string slot_name(spec_of(r, s).name);
+      const bool expected = listed != created.end() && listed->second.count(slot_name);
+      const std::string key = std::string(kStatePrefix) + name + "/" + slot_name;
       if (expected && !in.slots[s]) {
         if (strict) errors.push_back("missing '" + key + "' (the parameter had created that slot)");
         else report.missing.push_back(key);
@@ -359,6 +474,12 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
         errors.push_back("unexpected '" + key + "' (metadata 'slots' does not list it)");
       }
     }
+  }
+  std::function<void()> commit_extra;
+  try {
+    commit_extra = load_extra(dict);
+  } catch (const InvalidArgument& e) {
+    errors.push_back(e.what());
   }
   if (!errors.empty()) {
     std::string message = who + ": cannot load (" + std::to_string(errors.size()) + " problem" +
@@ -368,18 +489,25 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
   }
 
   // Commit. Only allocation can fail, so allocate first, then change things with operations that cannot.
-  std::vector<AlignedBuffer> fresh_arenas(slots_.size());
-  for (std::size_t s = 0; s < slots_.size(); ++s) {
-    if (!arenas_[s].empty()) continue;
-    for (const Incoming& in : incoming) {
-      if (in.has_step && in.slots[s]) {
-        fresh_arenas[s] = AlignedBuffer(layout_bytes_);
-        break;
+  std::vector<std::vector<AlignedBuffer>> fresh_arenas(arenas_.size());
+  for (std::size_t a = 0; a < arenas_.size(); ++a) fresh_arenas[a].resize(arenas_[a].size());
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    const Record& r = records_[i];
+    if (!incoming[i].has_step) continue;
+    for (std::size_t s = 0; s < r.slots.size(); ++s) {
+      const SlotPlace& place = r.slots[s];
+      if (!incoming[i].slots[s] || place.external || !place.arena->empty()) continue;
+      for (std::size_t a = 0; a < arenas_.size(); ++a) {
+        for (std::size_t k = 0; k < arenas_[a].size(); ++k) {
+          if (arenas_[a][k].get() == place.arena && fresh_arenas[a][k].empty()) fresh_arenas[a][k] = AlignedBuffer(arena_bytes_[a][k]);
+        }
       }
     }
   }
-  for (std::size_t s = 0; s < slots_.size(); ++s) {
-    if (!fresh_arenas[s].empty()) arenas_[s] = std::move(fresh_arenas[s]);
+  for (std::size_t a = 0; a < arenas_.size(); ++a) {
+    for (std::size_t k = 0; k < arenas_[a].size(); ++k) {
+      if (!fresh_arenas[a][k].empty()) *arenas_[a][k] = std::move(fresh_arenas[a][k]);
+    }
   }
   for (std::size_t i = 0; i < records_.size(); ++i) {
     Record& r = records_[i];
@@ -387,11 +515,10 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     if (!in.has_step) continue;
     r.step = in.step;
     std::copy(in.scalars.begin(), in.scalars.end(), r.scalars.begin());
-    r.slots_ready = 0;
-    for (std::size_t s = 0; s < slots_.size(); ++s) {
-      if (!in.slots[s]) continue;
-      if (!in.slots[s]->bytes.empty()) std::memcpy(arenas_[s].data() + r.offset, in.slots[s]->bytes.data(), in.slots[s]->bytes.size());
-      r.slots_ready |= 1u << s;
+    for (std::size_t s = 0; s < r.slots.size(); ++s) {
+      SlotPlace& place = r.slots[s];
+      place.ready = in.slots[s] != nullptr;
+      if (place.ready && !in.slots[s]->bytes.empty()) std::memcpy(slot_address(place), in.slots[s]->bytes.data(), in.slots[s]->bytes.size());
     }
   }
   for (std::size_t i = 0; i < records_.size(); ++i) {
@@ -405,6 +532,7 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     for (const OptionInfo& info : new_options[g]->info()) groups_[g]->options().set(info.name, new_options[g]->get(info.name));
   }
   skipped_steps_ = skipped;
+  commit_extra();
   return report;
 }
 

@@ -1,6 +1,10 @@
-// The optimizer base: parameter groups, state arenas, step() and state access.
+// The optimizer base: parameter groups, state of any shape and dtype (in the optimizer's arenas or in
+// memory the caller owns), step() through the engine, state access, and composition (Composite runs a
+// different rule per group; a wrapper such as EMA changes how the parameters are presented around any
+// base optimizer). docs/architecture.md describes the model.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -8,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -20,20 +25,42 @@
 namespace descent {
 
 namespace detail {
-class ThreadPool;
+class Engine;
 }
 
-// A per-element state slot (e.g. Adam's "exp_avg"): one value per parameter element, stored in the
-// parameter's dtype, created the first time a step needs it and filled with `initial`.
+// What loaded values of a slot must satisfy: load_state_dict() refuses a checkpoint that breaks it
+// (a negative second moment, a NaN momentum), naming the tensor, the element and the value.
+enum class SlotCheck : std::uint8_t {
+  Finite,       // every value finite (first moments, momentum buffers)
+  NonNegative,  // finite and >= 0 (second moments, accumulated squares)
+  Positive,     // finite and > 0 (NAdam's product of momentum coefficients)
+  Any,          // not checked (codes, indices)
+};
+
+// A slot's shape and element type for one parameter.
+struct SlotLayout {
+  std::vector<std::int64_t> shape;  // empty: one value (a scalar)
+  DType dtype = DType::Float32;
+  friend bool operator==(const SlotLayout&, const SlotLayout&) = default;
+};
+
+// A state slot (e.g. Adam's "exp_avg"), created the first time a step needs it and filled with
+// `initial`. By default it holds one value per parameter element in the parameter's shape and dtype, as
+// PyTorch keeps state; `layout` gives it a shape and dtype of its own instead (Adafactor's row and
+// column factors, one [d, d] matrix per dimension, a value per block, bfloat16 or uint8 codes),
+// computed from the parameter and its group's options when the parameter is added.
 struct SlotSpec {
   std::string_view name;
-  double initial;
+  double initial = 0.0;
+  SlotLayout (*layout)(const Parameter& param, const Options& options) = nullptr;
+  SlotCheck check = SlotCheck::Finite;
 };
 
 // A per-parameter scalar state (e.g. NAdam's "mu_product"), always kept in double.
 struct ScalarSlotSpec {
   std::string_view name;
-  double initial;
+  double initial = 0.0;
+  SlotCheck check = SlotCheck::Finite;
 };
 
 // What step() does when a gradient holds a NaN or an infinity.
@@ -52,19 +79,24 @@ class ParamGroup {
   const Options& options() const noexcept { return *options_; }
   // Positions of this group's parameters in Optimizer::parameters().
   std::span<const std::size_t> members() const noexcept { return members_; }
+  // The update rule this group runs ("Adam", "LARS", ...): its options' kind.
+  std::string_view rule() const noexcept { return options_->optimizer(); }
 
  private:
   friend class Optimizer;
   ParamGroup() = default;
   std::unique_ptr<Options> options_;
   std::vector<std::size_t> members_;
+  std::size_t rule_ = 0;  // index of the part that runs this group (0 for a plain optimizer)
 };
 
+// Not thread-safe: one optimizer object must not be used from two threads at once (step() itself
+// spreads its work over the optimizer's own threads).
 class Optimizer {
  public:
   virtual ~Optimizer();
 
-  // "Adam", "SGD", ...: the name the options of this optimizer carry.
+  // "Adam", "SGD", ..., "Composite", "EMA": the kind saved in checkpoints.
   std::string_view name() const noexcept { return name_; }
 
   // Applies one update to every parameter that has a gradient, using its group's options, and returns
@@ -86,10 +118,11 @@ class Optimizer {
   // Threads that step() uses (counting the caller); 0 means one per core of the machine, the default.
   // Results are bitwise the same for any number of threads.
   void set_num_threads(std::size_t threads);
-  std::size_t num_threads() const noexcept { return threads_; }
+  std::size_t num_threads() const noexcept;
 
   // Adds a group. Throws InvalidArgument, adding nothing, for an empty group, a name already used,
-  // memory shared with another parameter, or options of another optimizer.
+  // memory shared with another parameter, or options of another optimizer (in a Composite: of a kind
+  // none of its parts runs).
   void add_param_group(std::vector<Parameter> params, std::unique_ptr<Options> options);
   // Adds a group with a copy of the optimizer's default options.
   void add_param_group(std::vector<Parameter> params);
@@ -106,7 +139,8 @@ class Optimizer {
   void set_grad(std::string_view name, std::span<float> grad);
   void set_grad(std::string_view name, std::span<double> grad);
 
-  // Names of the per-element and per-parameter scalar state slots this optimizer can create.
+  // Names of the state slots and per-parameter scalar slots of this optimizer's rule (in a Composite or
+  // wrapper: of every part, each name once, then the wrapper's).
   std::vector<std::string_view> slot_names() const;
   std::vector<std::string_view> scalar_slot_names() const;
 
@@ -114,8 +148,11 @@ class Optimizer {
   std::int64_t step_count(std::string_view param) const;
   // Whether the slot exists yet for this parameter (e.g. "max_exp_avg_sq" only once amsgrad ran).
   bool has_state(std::string_view param, std::string_view slot) const;
-  // A slot's values for one parameter: T must be the parameter's dtype. Throws NotFound for an
-  // unknown name or a slot not created yet. The span is valid until the next add_param_group().
+  // The shape and dtype the slot has for this parameter (whether created yet or not).
+  SlotLayout state_layout(std::string_view param, std::string_view slot) const;
+  // A slot's values for one parameter: T must be the slot's dtype (the parameter's unless the slot
+  // declares its own). Throws NotFound for an unknown name or a slot not created yet. The span is valid
+  // until the next add_param_group() or bind_state() of that slot.
   template <class T>
   std::span<const T> state(std::string_view param, std::string_view slot) const {
     const auto [data, size] = slot_view(param, slot, dtype_of<T>());
@@ -128,20 +165,38 @@ class Optimizer {
   }
   double scalar_state(std::string_view param, std::string_view slot) const;
 
+  // Hands the optimizer memory the caller owns (a torch tensor, a shard of a distributed buffer) to hold
+  // one parameter's slot instead of the optimizer's own arena. The memory must have exactly the slot's
+  // element count (state_layout) and dtype, be aligned to its element size, and share no byte with any
+  // parameter, gradient or other bound slot; the caller keeps it alive and in place while the optimizer
+  // uses it. With `holds_state` the memory already holds the slot's state (e.g. loaded by the caller)
+  // and the slot counts as created; without it, the slot's state so far (if created) is copied into it,
+  // else the first step that uses it fills it with the initial value. Binding again replaces the
+  // previous memory. Throws InvalidArgument naming the parameter, the slot and the mismatch, changing
+  // nothing.
+  void bind_state(std::string_view param, std::string_view slot, void* data, std::size_t elements, DType dtype,
+                  bool holds_state = false);
+  template <class T>
+  void bind_state(std::string_view param, std::string_view slot, std::span<T> memory, bool holds_state = false) {
+    bind_state(param, slot, memory.data(), memory.size(), dtype_of<T>(), holds_state);
+  }
+  // Whether the slot lives in memory the caller bound.
+  bool is_bound(std::string_view param, std::string_view slot) const;
+
   // The optimizer's whole state, keyed by parameter name (docs/checkpoint-format.md):
   //   tensor "state/<param>/step" (I64), "state/<param>/<scalar slot>" (F64), "state/<param>/<slot>" (the
-  //   parameter's dtype and shape) for each slot created so far, and with `with_parameters` also
+  //   slot's dtype and shape) for each slot created so far, and with `with_parameters` also
   //   "param/<param>", the parameter's values; metadata "optimizer" (the kind), "groups" (each group's
-  //   parameter names and options, as JSON) and "skipped_steps".
+  //   parameter names and options, as JSON, and in a Composite or wrapper its rule) and "skipped_steps".
   StateDict state_dict(bool with_parameters = false) const;
 
   // Restores what state_dict() saved, matching parameters by name; "param/" tensors, when present, are
   // copied into the parameters' memory. Strict (the default): every parameter, slot and option must match
   // exactly, both ways. Non-strict: entries the optimizer has no use for are ignored and parameters the
   // dictionary lacks keep their state; both are listed in the report. In both modes, a dictionary of
-  // another optimizer, a mis-shaped or mistyped tensor or an option value out of range is an error.
-  // Checks everything first and throws one InvalidArgument listing every problem; a throwing load
-  // changes nothing.
+  // another optimizer, a mis-shaped or mistyped tensor, a value that breaks its slot's invariant (a
+  // negative second moment, a NaN) or an option value out of range is an error. Checks everything first
+  // and throws one InvalidArgument listing every problem; a throwing load changes nothing.
   LoadReport load_state_dict(const StateDict& dict, bool strict = true);
 
  protected:
@@ -153,77 +208,127 @@ class Optimizer {
   Optimizer(Optimizer&&) noexcept;
   Optimizer& operator=(Optimizer&&) noexcept;
 
+  // Where one slot of one parameter lives.
+  struct SlotPlace {
+    SlotLayout layout;
+    std::size_t elements = 0;
+    std::size_t offset = 0;          // byte offset in the slot's arena
+    AlignedBuffer* arena = nullptr;  // the optimizer's arena for this rule and slot
+    void* external = nullptr;        // memory the caller bound (bind_state), else null
+    bool ready = false;              // created: filled with its initial value, loaded or bound with state
+  };
+
   // What a derived optimizer's update() sees of one parameter.
   struct Record {
     Parameter param;
     std::size_t group = 0;
-    std::size_t offset = 0;          // byte offset of this parameter's region in every slot arena
-    std::int64_t step = 0;           // steps taken, including the one being applied
-    std::uint32_t slots_ready = 0;   // bit s: slot s has been created for this parameter
-    std::vector<double> scalars;     // one per scalar slot
+    std::int64_t step = 0;         // steps taken, including the one being applied
+    std::vector<double> scalars;   // one per scalar slot of its rule
+    std::vector<SlotPlace> slots;  // one per slot of its rule, then one per slot of a wrapper
   };
 
   Optimizer(std::string_view name, std::span<const SlotSpec> slots, std::span<const ScalarSlotSpec> scalar_slots,
             std::unique_ptr<Options> defaults);
+  // A Composite or wrapper: takes over every parameter, group and state of `parts`, in order (a part that
+  // is itself a Composite gives up its own parts instead; a wrapper cannot be a part). `wrapper_slots`
+  // are slots the wrapper keeps for every parameter beside the rules' (an EMA's average).
+  Optimizer(std::string_view name, std::vector<std::unique_ptr<Optimizer>> parts,
+            std::span<const SlotSpec> wrapper_slots);
 
   // Must be called by the derived constructor (after the base is built) with the first group.
   void init(std::vector<Parameter> params);
 
-  // One parameter's update, runnable on any sub-range of its elements: the engine cuts [0, size) into
-  // fixed chunks and runs them on its threads. `run` may touch only the elements of its range.
+  // One parameter's work. An element-range task (the default) is runnable on any sub-range of its
+  // elements: the engine cuts [0, size) into fixed chunks and runs them on its threads, and `run` may
+  // touch only the elements of its range. A whole-tensor task (`whole`) runs once as run(0, size), on
+  // one thread, beside the others: matrix products, decompositions, row and column reductions.
   struct Task {
     std::function<void(std::size_t begin, std::size_t end)> run;
     std::size_t size;
+    bool whole = false;
   };
 
-  // The update rule: appends one task per record (the parameters of one group that have a gradient;
-  // their step counts already include this step). Runs before any task, on the calling thread, so it
-  // may create slots and compute per-step scalars; LARS and LAMB first run parallel_sum() for norms.
+  // The update rule: appends its tasks for the records (the parameters of one group that have a
+  // gradient; their step counts already include this step). Runs before any task, on the calling thread,
+  // so it may create slots and compute per-step scalars; LARS and LAMB first run parallel_sum() for norms.
   virtual void plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) = 0;
+  // Bit s set: the update with these options uses slot s. Its arena is allocated before any update runs.
+  virtual std::uint32_t slots_needed(const Options& options) const = 0;
+
+  // A wrapper's work around its parts' step: check_step runs first (a throw changes nothing); before_step
+  // once every check passed, before the parts plan; after_step once their tasks are done. `records` are
+  // the ones that step (they have a gradient), their step counts already including this step.
+  virtual void check_step() const {}
+  virtual void before_step(std::span<Record* const> records) { (void)records; }
+  virtual void after_step(std::span<Record* const> records) { (void)records; }
+  // A wrapper's own metadata: save_extra adds it to state_dict(); load_extra checks a dictionary's
+  // (throwing InvalidArgument, having changed nothing) and returns what commits it.
+  virtual void save_extra(StateDict& dict) const { (void)dict; }
+  virtual std::function<void()> load_extra(const StateDict& dict) {
+    (void)dict;
+    return [] {};
+  }
 
   // For each record, the sum of fn(record index, begin, end) over fixed chunks of its elements, computed
   // in parallel and added in chunk order: the same result for any number of threads.
   std::vector<double> parallel_sum(std::span<Record* const> records,
                                    const std::function<double(std::size_t record, std::size_t begin, std::size_t end)>& fn);
-  // Bit s set: the update with these options uses slot s. Its arena is allocated before any update runs.
-  virtual std::uint32_t slots_needed(const Options& options) const = 0;
+  // Runs tasks now, on the engine's threads (for a plan() that needs one phase done before the next).
+  void run_tasks(std::span<const Task> tasks);
 
-  // The record's region of slot `slot`, created and filled with its initial value on first use;
-  // `created` (if given) tells whether that happened now (SGD's first momentum step differs).
+  // The record's region of slot `slot` (an index into its rule's slots, then the wrapper's), created and
+  // filled with its initial value on first use; `created` (if given) tells whether that happened now
+  // (SGD's first momentum step differs). T must be the slot's dtype.
   template <class T>
   T* slot(Record& record, std::size_t slot, bool* created = nullptr) {
-    return static_cast<T*>(slot_data(record, slot, created));
+    return static_cast<T*>(slot_data(record, slot, created, dtype_of<T>()));
   }
+  // The records of every parameter, for a wrapper's own work (e.g. swapping in its averages).
+  std::span<Record> records() noexcept { return records_; }
+  // Index of the first wrapper slot in a record's slots.
+  std::size_t wrapper_slot_base(const Record& record) const;
 
  private:
-  struct Chunk {
-    std::size_t item, begin, end;
-  };
-  // Cuts items of the given sizes into chunks of at most kChunk elements, in order.
-  static std::vector<Chunk> chunks_of(std::span<const std::size_t> sizes);
-  // Runs fn(chunk) for every chunk, on the pool when there is enough work.
-  void run_chunks(std::span<const Chunk> chunks, std::size_t elements, const std::function<void(const Chunk&)>& fn);
-  void* slot_data(Record& record, std::size_t slot, bool* created);
+  class Busy;  // marks a call in progress, to refuse use from a second thread
+  // The optimizer that runs group g's rule: this one, or its part.
+  Optimizer& rule_of(std::size_t group);
+  const Optimizer& rule_of(std::size_t group) const;
+  const SlotSpec& spec_of(const Record& record, std::size_t slot) const;
+  void* slot_data(Record& record, std::size_t slot, bool* created, DType dtype);
+  static void* slot_address(const SlotPlace& place);
   std::pair<const void*, std::size_t> slot_view(std::string_view param, std::string_view slot, DType dtype) const;
   // Throws (Raise) or returns false (Skip) when a gradient of the parameters about to step is not finite.
   bool gradients_finite();
   const Record& record(std::string_view name) const;
   Record& record(std::string_view name);
-  std::size_t slot_index(std::string_view slot) const;
+  // The slot's index in the record's slots; NotFound listing the known ones.
+  std::size_t slot_index(const Record& record, std::string_view slot) const;
+  // Lays out the record's slots (layouts, offsets in the arenas of its rule) with its group's options.
+  void lay_out(Record& record, std::size_t rule, const Options& options);
+  std::unique_ptr<AlignedBuffer>& arena(std::size_t rule, std::size_t slot);
+  // Every byte range a parameter, gradient or bound slot occupies, named.
+  using Extent = std::tuple<std::uintptr_t, std::uintptr_t, std::string>;
+  std::vector<Extent> memory_extents() const;
+  // Throws InvalidArgument (prefixed with `where`) when two of the ranges overlap.
+  static void check_disjoint(const std::string& where, std::vector<Extent> extents);
 
   std::string_view name_;
   std::span<const SlotSpec> slots_;
   std::span<const ScalarSlotSpec> scalar_slots_;
+  std::span<const SlotSpec> wrapper_slots_;
+  std::vector<std::unique_ptr<Optimizer>> parts_;  // the rules of a Composite or wrapper; empty otherwise
   std::unique_ptr<Options> defaults_;
   std::vector<std::unique_ptr<ParamGroup>> groups_;
   std::vector<Record> records_;
   std::unordered_map<std::string, std::size_t> by_name_;
-  std::vector<AlignedBuffer> arenas_;  // one per slot, empty until first needed
-  std::size_t layout_bytes_ = 0;       // bytes of every arena once allocated
-  std::size_t threads_;
+  // arenas_[rule][slot], allocated when a step first needs it; records point at these objects, so they
+  // are held by pointer and never move. arena_bytes_ holds the bytes each needs for every record.
+  std::vector<std::vector<std::unique_ptr<AlignedBuffer>>> arenas_;
+  std::vector<std::vector<std::size_t>> arena_bytes_;
   NonFinitePolicy nonfinite_ = NonFinitePolicy::Raise;
   std::int64_t skipped_steps_ = 0;
-  std::unique_ptr<detail::ThreadPool> pool_;  // created by the first step with enough work
+  std::shared_ptr<detail::Engine> engine_;  // shared with the parts of a Composite or wrapper
+  std::unique_ptr<std::atomic<bool>> busy_;
 };
 
 // Typed access to the options of an optimizer whose groups all hold OptionsT.

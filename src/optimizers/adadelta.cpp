@@ -25,7 +25,7 @@ constexpr std::array<OptionInfo, AdadeltaOptions::kCount> kFields{{
     detail::maximize_option(),
 }};
 
-constexpr std::array<SlotSpec, 2> kSlots{{{"square_avg", 0.0}, {"acc_delta", 0.0}}};
+constexpr std::array<SlotSpec, 2> kSlots{{{"square_avg", 0.0, nullptr, SlotCheck::NonNegative}, {"acc_delta", 0.0, nullptr, SlotCheck::NonNegative}}};
 
 }  // namespace
 

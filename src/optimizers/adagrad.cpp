@@ -26,7 +26,7 @@ constexpr std::array<OptionInfo, AdagradOptions::kCount> kFields{{
     detail::maximize_option(),
 }};
 
-constexpr std::array<SlotSpec, 1> kSlots{{{"sum", 0.0}}};
+constexpr std::array<SlotSpec, 1> kSlots{{{"sum", 0.0, nullptr, SlotCheck::NonNegative}}};
 
 }  // namespace
 

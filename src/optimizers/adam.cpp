@@ -40,7 +40,7 @@ constexpr std::array<OptionInfo, AdamOptions::kCount> make_fields() {
 
 constexpr auto kAdamFields = make_fields<false>();
 constexpr auto kAdamWFields = make_fields<true>();
-constexpr std::array<SlotSpec, 3> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0}, {"max_exp_avg_sq", 0.0}}};
+constexpr std::array<SlotSpec, 3> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0, nullptr, SlotCheck::NonNegative}, {"max_exp_avg_sq", 0.0, nullptr, SlotCheck::NonNegative}}};
 
 }  // namespace
 

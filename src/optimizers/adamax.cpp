@@ -26,7 +26,7 @@ constexpr std::array<OptionInfo, AdamaxOptions::kCount> kFields{{
     detail::maximize_option(),
 }};
 
-constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_inf", 0.0}}};
+constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_inf", 0.0, nullptr, SlotCheck::NonNegative}}};
 
 }  // namespace
 

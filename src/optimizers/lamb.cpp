@@ -38,7 +38,7 @@ constexpr std::array<OptionInfo, LAMBOptions::kCount> kFields{{
     detail::maximize_option(),
 }};
 
-constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0}}};
+constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0, nullptr, SlotCheck::NonNegative}}};
 
 // u for one element, from the already-updated moments: the same expression in both passes.
 template <class T>

@@ -34,8 +34,8 @@ constexpr std::array<OptionInfo, NAdamOptions::kCount> kFields{{
     detail::maximize_option(),
 }};
 
-constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0}}};
-constexpr std::array<ScalarSlotSpec, 1> kScalarSlots{{{"mu_product", 1.0}}};
+constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0, nullptr, SlotCheck::NonNegative}}};
+constexpr std::array<ScalarSlotSpec, 1> kScalarSlots{{{"mu_product", 1.0, SlotCheck::Positive}}};
 
 double momentum_at(const NAdamOptions& o, std::int64_t step) {
   return o.beta1() * (1.0 - 0.5 * std::pow(0.96, static_cast<double>(step) * o.momentum_decay()));

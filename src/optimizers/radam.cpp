@@ -31,7 +31,7 @@ constexpr std::array<OptionInfo, RAdamOptions::kCount> kFields{{
     detail::maximize_option(),
 }};
 
-constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0}}};
+constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0, nullptr, SlotCheck::NonNegative}}};
 
 }  // namespace
 

@@ -29,7 +29,7 @@ constexpr std::array<OptionInfo, RMSpropOptions::kCount> kFields{{
     detail::maximize_option(),
 }};
 
-constexpr std::array<SlotSpec, 3> kSlots{{{"square_avg", 0.0}, {"momentum_buffer", 0.0}, {"grad_avg", 0.0}}};
+constexpr std::array<SlotSpec, 3> kSlots{{{"square_avg", 0.0, nullptr, SlotCheck::NonNegative}, {"momentum_buffer", 0.0}, {"grad_avg", 0.0}}};
 
 }  // namespace
 

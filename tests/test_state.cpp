@@ -1,0 +1,294 @@
+// The state model: slots with their own shape and dtype, memory the caller owns, whole-tensor tasks
+// beside element-range ones (the same result for any thread count), checkpoints of every state dtype,
+// the invariants loaded state must satisfy, strict loading's checks, and refusing concurrent use.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include "descent/descent.hpp"
+#include "support/expect_throw.hpp"
+#include "support/toy_optimizer.hpp"
+
+namespace descent {
+namespace {
+
+using testing::Toy;
+
+struct Matrix {
+  std::size_t rows, cols;
+  std::vector<float> w, g;
+  Matrix(std::size_t r, std::size_t c) : rows(r), cols(c), w(r * c), g(r * c) {
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = 0.01f * static_cast<float>(i % 97) - 0.3f;
+  }
+  Parameter param(const std::string& name) {
+    return Parameter(name, std::span(w), std::span(g),
+                     {static_cast<std::int64_t>(rows), static_cast<std::int64_t>(cols)});
+  }
+  void gradient(int step) {
+    for (std::size_t i = 0; i < g.size(); ++i) g[i] = std::sin(0.37f * static_cast<float>(i) + static_cast<float>(step)) * 2.0f;
+  }
+};
+
+TEST(SlotLayout, EachSlotHasItsOwnShapeAndDtype) {
+  Matrix m(3, 5);
+  Toy toy({m.param("w")});
+  EXPECT_EQ(toy.state_layout("w", "row_sq"), (SlotLayout{{3}, DType::Float32}));
+  EXPECT_EQ(toy.state_layout("w", "col_sq"), (SlotLayout{{5}, DType::Float32}));
+  EXPECT_EQ(toy.state_layout("w", "block_max"), (SlotLayout{{4}, DType::Float32}));  // ceil(15 / 4)
+  EXPECT_EQ(toy.state_layout("w", "m16"), (SlotLayout{{3, 5}, DType::BFloat16}));
+  EXPECT_EQ(toy.state_layout("w", "codes"), (SlotLayout{{15}, DType::UInt8}));
+  EXPECT_EQ(toy.state_layout("w", "hits"), (SlotLayout{{}, DType::Int32}));
+  m.gradient(0);
+  toy.step();
+  m.gradient(1);
+  toy.step();
+
+  // Recompute every slot by hand from the two gradients.
+  std::vector<float> row(3, 0.0f), col(5, 0.0f), m16(15, 0.0f), block(4, 0.0f);
+  std::vector<std::uint8_t> codes(15);
+  for (int s = 0; s < 2; ++s) {
+    m.gradient(s);
+    for (std::size_t i = 0; i < 3; ++i) {
+      for (std::size_t j = 0; j < 5; ++j) {
+        const float v = m.g[i * 5 + j] * m.g[i * 5 + j];
+        row[i] += v;
+        col[j] += v;
+      }
+    }
+    for (std::size_t i = 0; i < 15; ++i) {
+      m16[i] = to_float(to_bfloat16(0.5f * m16[i] + m.g[i]));
+      codes[i] = static_cast<std::uint8_t>(std::min(255.0f, std::nearbyint(std::fabs(m.g[i]) * 10.0f)));
+      block[i / 4] = i % 4 == 0 ? std::fabs(m.g[i]) : std::max(block[i / 4], std::fabs(m.g[i]));
+    }
+  }
+  EXPECT_EQ(std::vector<float>(toy.state<float>("w", "row_sq").begin(), toy.state<float>("w", "row_sq").end()), row);
+  EXPECT_EQ(std::vector<float>(toy.state<float>("w", "col_sq").begin(), toy.state<float>("w", "col_sq").end()), col);
+  EXPECT_EQ(std::vector<float>(toy.state<float>("w", "block_max").begin(), toy.state<float>("w", "block_max").end()), block);
+  const auto got16 = toy.state<bfloat16>("w", "m16");
+  for (std::size_t i = 0; i < 15; ++i) EXPECT_EQ(to_float(got16[i]), m16[i]) << i;
+  EXPECT_EQ(std::vector<std::uint8_t>(toy.state<std::uint8_t>("w", "codes").begin(), toy.state<std::uint8_t>("w", "codes").end()), codes);
+  EXPECT_EQ(toy.state<std::int32_t>("w", "hits")[0], 2);
+  EXPECT_THROW_WITH(toy.state<float>("w", "m16"), InvalidArgument, "is bfloat16, not float32");
+}
+
+TEST(SlotLayout, CheckpointsHoldEveryDtypeAndResumeBitwise) {
+  Matrix a(4, 6), b(4, 6);
+  Toy first({a.param("w")});
+  for (int s = 0; s < 3; ++s) {
+    a.gradient(s);
+    first.step();
+  }
+  const auto bytes = encode_checkpoint(first.state_dict(true));
+  const StateDict dict = decode_checkpoint(bytes);
+  EXPECT_EQ(dict.meta("format_version"), "2");  // BF16, U8 and I32 tensors need version 2
+  EXPECT_EQ(dict.tensor("state/w/m16").type, TensorType::BF16);
+  EXPECT_EQ(dict.tensor("state/w/codes").type, TensorType::U8);
+  EXPECT_EQ(dict.tensor("state/w/hits").type, TensorType::I32);
+  EXPECT_EQ(dict.tensor("state/w/hits").shape, std::vector<std::int64_t>{});
+  EXPECT_EQ(dict.tensor("state/w/row_sq").shape, std::vector<std::int64_t>{4});
+
+  Toy second({b.param("w")});
+  second.load_state_dict(dict);
+  for (int s = 3; s < 5; ++s) {
+    a.gradient(s);
+    first.step();
+    b.gradient(s);
+    second.step();
+  }
+  EXPECT_EQ(encode_checkpoint(second.state_dict(true)), encode_checkpoint(first.state_dict(true)));
+}
+
+TEST(SlotLayout, LoadRefusesAShapeOrDtypeOtherThanTheSlots) {
+  Matrix a(3, 5), b(5, 3);
+  Toy first({a.param("w")});
+  a.gradient(0);
+  first.step();
+  StateDict dict = first.state_dict(false);
+  Toy other({b.param("w")});  // rows and columns swapped: row_sq has 5 values, not 3
+  EXPECT_THROW_WITH(other.load_state_dict(dict), InvalidArgument,
+                    "mis-shaped 'state/w/row_sq': F32 [3], but the 'row_sq' slot of 'w' is F32 [5]");
+  Matrix c(3, 5);
+  Toy same({c.param("w")});
+  dict.tensors["state/w/hits"] = Tensor::scalar(std::int64_t{1});
+  EXPECT_THROW_WITH(same.load_state_dict(dict), InvalidArgument, "I64 [], but the 'hits' slot of 'w' is I32 []");
+  EXPECT_FALSE(same.has_state("w", "hits"));
+}
+
+// Whole-tensor and element-range tasks over several parameters, on 1, 2 and 3 threads: the same bytes.
+TEST(Engine, WholeTensorTasksGiveTheSameResultForAnyThreadCount) {
+  std::vector<std::vector<std::byte>> results;
+  for (const std::size_t threads : {1u, 2u, 3u}) {
+    Matrix a(300, 200), b(7, 9), c(128, 512);
+    Toy toy({a.param("a"), b.param("b"), c.param("c")});
+    toy.set_num_threads(threads);
+    for (int s = 0; s < 3; ++s) {
+      a.gradient(s);
+      b.gradient(s + 1);
+      c.gradient(s + 2);
+      toy.step();
+    }
+    results.push_back(encode_checkpoint(toy.state_dict(true)));
+  }
+  EXPECT_EQ(results[0], results[1]);
+  EXPECT_EQ(results[0], results[2]);
+}
+
+TEST(CallerOwnedState, TheOptimizerUpdatesMemoryTheCallerBound) {
+  std::vector<float> w(6, 1.0f), g(6), w2(6, 1.0f), g2(6);
+  Adam own({Parameter("w", std::span(w), std::span(g))}, AdamOptions(0.1));
+  Adam bound({Parameter("w", std::span(w2), std::span(g2))}, AdamOptions(0.1));
+  std::vector<float> exp_avg(6, -7.0f), exp_avg_sq(6, -7.0f);  // filled by the first step
+  bound.bind_state<float>("w", "exp_avg", exp_avg);
+  bound.bind_state<float>("w", "exp_avg_sq", exp_avg_sq);
+  EXPECT_TRUE(bound.is_bound("w", "exp_avg"));
+  EXPECT_FALSE(bound.has_state("w", "exp_avg"));
+  for (int s = 0; s < 3; ++s) {
+    for (std::size_t i = 0; i < 6; ++i) g[i] = g2[i] = 0.5f * static_cast<float>(i) - w[i];
+    own.step();
+    bound.step();
+  }
+  EXPECT_EQ(w2, w);
+  const auto m = own.state<float>("w", "exp_avg");
+  EXPECT_EQ(exp_avg, std::vector<float>(m.begin(), m.end()));
+  EXPECT_EQ(bound.state<float>("w", "exp_avg").data(), exp_avg.data());  // no copy: the caller's memory
+  EXPECT_EQ(encode_checkpoint(bound.state_dict(true)), encode_checkpoint(own.state_dict(true)));
+
+  // Binding after state exists copies it over (holds_state = false); with holds_state the memory is taken
+  // as the state.
+  std::vector<float> moved(6);
+  bound.bind_state<float>("w", "exp_avg", moved);
+  EXPECT_EQ(moved, exp_avg);
+  std::vector<float> given(6, 0.25f);
+  bound.bind_state<float>("w", "exp_avg", given, /*holds_state=*/true);
+  EXPECT_EQ(bound.state<float>("w", "exp_avg")[0], 0.25f);
+}
+
+TEST(CallerOwnedState, LoadingWritesIntoBoundMemory) {
+  std::vector<float> w(4, 1.0f), g(4, 0.5f), w2(4), g2(4);
+  SGD a({Parameter("w", std::span(w), std::span(g))}, SGDOptions(0.1).momentum(0.9));
+  a.step();
+  SGD b({Parameter("w", std::span(w2), std::span(g2))}, SGDOptions(0.1).momentum(0.9));
+  std::vector<float> buffer(4, 3.0f);
+  b.bind_state<float>("w", "momentum_buffer", buffer);
+  b.load_state_dict(a.state_dict(true));
+  EXPECT_EQ(buffer, std::vector<float>(4, 0.5f));
+}
+
+TEST(CallerOwnedState, BadMemoryIsRefusedNamingTheProblem) {
+  std::vector<float> w(6, 1.0f), g(6), other(8);
+  std::vector<double> wrong(6);
+  Adam adam({Parameter("w", std::span(w), std::span(g))});
+  EXPECT_THROW_WITH(adam.bind_state<double>("w", "exp_avg", wrong), InvalidArgument, "the memory is float64, the slot float32");
+  EXPECT_THROW_WITH(adam.bind_state<float>("w", "exp_avg", other), InvalidArgument, "holds 8 elements, the slot 6");
+  EXPECT_THROW_WITH(adam.bind_state<float>("w", "exp_avg", std::span(w)), InvalidArgument, "share memory");
+  EXPECT_THROW_WITH(adam.bind_state<float>("w", "exp_avg", std::span(g)), InvalidArgument, "the gradient of 'w'");
+  std::vector<float> one(6);
+  adam.bind_state<float>("w", "exp_avg", one);
+  EXPECT_THROW_WITH(adam.bind_state<float>("w", "exp_avg_sq", std::span(one)), InvalidArgument, "'exp_avg' state of 'w'");
+  std::vector<std::byte> raw(6 * sizeof(float) + 1);
+  EXPECT_THROW_WITH(adam.bind_state("w", "exp_avg_sq", raw.data() + 1, 6, DType::Float32), InvalidArgument,
+                    "not aligned");
+  EXPECT_THROW_WITH(adam.bind_state<float>("w", "no_such_slot", std::span(other).first(6)), NotFound, "no state slot 'no_such_slot'");
+  EXPECT_THROW_WITH(adam.bind_state<float>("v", "exp_avg", std::span(other).first(6)), NotFound, "no parameter named 'v'");
+  EXPECT_FALSE(adam.is_bound("w", "exp_avg_sq"));
+}
+
+// Loaded state must satisfy each slot's invariant.
+TEST(LoadedState, BrokenInvariantsAreRefusedAndNothingChanges) {
+  std::vector<float> w(3, 1.0f), g(3, 0.5f);
+  Adam adam({Parameter("w", std::span(w), std::span(g))});
+  adam.step();
+  const StateDict good = adam.state_dict(true);
+  const auto before = encode_checkpoint(good);
+  const auto with = [&](const std::string& key, float value) {
+    StateDict d = good;
+    std::vector<float> v = d.tensor(key).values<float>(key);
+    v[1] = value;
+    d.tensors[key] = Tensor::of<float>(v, d.tensor(key).shape);
+    return d;
+  };
+  EXPECT_THROW_WITH(adam.load_state_dict(with("state/w/exp_avg_sq", -1.0f)), InvalidArgument,
+                    "'state/w/exp_avg_sq' holds -1 at element 1, but must be finite and >= 0");
+  EXPECT_THROW_WITH(adam.load_state_dict(with("state/w/exp_avg", std::nanf(""))), InvalidArgument,
+                    "'state/w/exp_avg' holds nan at element 1, but must be finite");
+  EXPECT_THROW_WITH(adam.load_state_dict(with("param/w", std::numeric_limits<float>::infinity())), InvalidArgument,
+                    "'param/w' holds inf at element 1");
+  EXPECT_EQ(encode_checkpoint(adam.state_dict(true)), before);
+
+  std::vector<float> x(3, 1.0f), gx(3, 0.5f);
+  NAdam nadam({Parameter("w", std::span(x), std::span(gx))});
+  nadam.step();
+  StateDict d = nadam.state_dict();
+  d.tensors["state/w/mu_product"] = Tensor::scalar(-0.5);
+  EXPECT_THROW_WITH(nadam.load_state_dict(d), InvalidArgument, "'state/w/mu_product' holds -0.5 at element 0, but must be finite and > 0");
+}
+
+TEST(StrictLoad, RefusesWhatTheOptimizerCannotHave) {
+  std::vector<float> w(3, 1.0f), g(3, 0.5f), v(2, 1.0f), gv(2, 0.5f);
+  Adam adam({Parameter("w", std::span(w), std::span(g)), Parameter("v", std::span(v), std::span(gv))});
+  adam.step();
+  const StateDict good = adam.state_dict();
+
+  StateDict d = good;
+  d.metadata["slots"] = R"({"w":["exp_avg","exp_avg_sq","momentum"],"v":["exp_avg","exp_avg_sq"]})";
+  EXPECT_THROW_WITH(adam.load_state_dict(d), InvalidArgument, "slot 'momentum' of 'w' in metadata 'slots'");
+  d = good;
+  d.metadata["slots"] = R"({"w":["exp_avg","exp_avg_sq"],"v":["exp_avg","exp_avg_sq"],"ghost":[]})";
+  EXPECT_THROW_WITH(adam.load_state_dict(d), InvalidArgument, "metadata 'slots' entry for 'ghost'");
+  d = good;
+  const std::string groups = d.meta("groups");
+  d.metadata["groups"] = std::string(groups).replace(groups.find("\"v\""), 3, "\"v\",\"v\"");
+  EXPECT_THROW_WITH(adam.load_state_dict(d), InvalidArgument, "parameter 'v' is listed twice in saved group 0");
+  d = good;
+  d.tensors["state/w/step"] = Tensor::scalar(std::int64_t{0});
+  EXPECT_THROW_WITH(adam.load_state_dict(d), InvalidArgument, "'state/w/exp_avg' exists, but 'w' has taken 0 steps");
+  EXPECT_EQ(adam.step_count("w"), 1);
+}
+
+TEST(ErrorMessages, EchoAtMostAFewHundredBytesOfAName) {
+  std::vector<float> w(3, 1.0f), g(3, 0.5f);
+  Adam adam({Parameter("w", std::span(w), std::span(g))});
+  adam.step();
+  StateDict d = adam.state_dict();
+  d.tensors["state/" + std::string(1 << 20, 'x') + "/exp_avg"] = d.tensor("state/w/exp_avg");
+  try {
+    adam.load_state_dict(d);
+    ADD_FAILURE() << "no exception";
+  } catch (const InvalidArgument& e) {
+    EXPECT_LT(std::string(e.what()).size(), 2000u);
+    EXPECT_NE(std::string(e.what()).find("(1048590 bytes)"), std::string::npos) << e.what();
+  }
+}
+
+// One optimizer used from two threads: the second call throws instead of racing or deadlocking.
+TEST(Concurrency, ASecondThreadIsRefused) {
+  std::vector<float> w(1 << 20, 1.0f), g(1 << 20, 0.5f);
+  Adam adam({Parameter("w", std::span(w), std::span(g))});
+  adam.set_num_threads(1);
+  std::atomic<int> refused{0}, ran{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        try {
+          adam.step();
+          ++ran;
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find("not thread-safe"), std::string::npos) << e.what();
+          ++refused;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ran + refused, 80);
+  EXPECT_EQ(adam.step_count("w"), ran.load());
+}
+
+}  // namespace
+}  // namespace descent
