@@ -2,6 +2,7 @@
 #pragma once
 
 #include "descent/checkpoint.hpp"
+#include "descent/compose.hpp"
 #include "descent/dtype.hpp"
 #include "descent/error.hpp"
 #include "descent/factory.hpp"
