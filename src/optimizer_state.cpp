@@ -126,7 +126,7 @@ StateDict Optimizer::state_dict(bool with_parameters) const {
     for (std::size_t i = 0; i < o.info().size(); ++i) {
       const std::string_view option = o.info()[i].name;
       groups.append(i ? "," : "").append(json::quote(option)).append(":");
-      groups.append(json::quote(format_number(o.get(option))));
+      groups.append(json::quote(o.value_text(option)));
     }
     groups.append("}");
     // A Composite or wrapper names each group's rule; a plain optimizer's is its own kind.
@@ -287,13 +287,8 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
                    std::string(groups_[g]->rule()) + " has no such option)");
         continue;
       }
-      double value = 0.0;
-      if (!json::to_double(text, value)) {
-        errors.push_back(what + " = '" + truncated(text) + "' is not a number");
-        continue;
-      }
       try {
-        options->set(option, value);
+        options->set_from_text(option, text);
       } catch (const InvalidArgument& e) {
         errors.push_back(what + ": " + e.what());
       }

@@ -243,9 +243,7 @@ int main(int argc, char** argv) {
         std::cout << markdown_table(*o);
       } else {
         for (const OptionInfo& f : o->info()) {
-          const std::string default_text = f.type == OptionType::Bool ? (f.default_value != 0.0 ? "true" : "false")
-                                                                        : format_number(f.default_value);
-          std::cout << std::left << std::setw(27) << f.name << std::setw(10) << default_text
+          std::cout << std::left << std::setw(27) << f.name << std::setw(10) << f.display_text(f.default_value)
                     << std::setw(16) << f.range_text() << f.meaning << "\n";
         }
       }

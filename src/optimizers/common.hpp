@@ -14,7 +14,11 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
 
+#include "descent/error.hpp"
 #include "descent/options.hpp"
 
 namespace descent::detail {
@@ -22,10 +26,28 @@ namespace descent::detail {
 // Builds an OptionInfo row; `max_inclusive` matters only where max is finite or +inf is allowed.
 constexpr OptionInfo real_option(std::string_view name, double default_value, double min, double max,
                                  bool min_inclusive, bool max_inclusive, std::string_view meaning) {
-  return {name, OptionType::Real, default_value, min, max, min_inclusive, max_inclusive, meaning};
+  return {name, OptionType::Real, default_value, min, max, min_inclusive, max_inclusive, meaning, {}};
 }
 constexpr OptionInfo bool_option(std::string_view name, bool default_value, std::string_view meaning) {
-  return {name, OptionType::Bool, default_value ? 1.0 : 0.0, 0.0, 1.0, true, true, meaning};
+  return {name, OptionType::Bool, default_value ? 1.0 : 0.0, 0.0, 1.0, true, true, meaning, {}};
+}
+// An integer option (iterations, a period, a block size). Bounds are integers, or +-infinity for none;
+// values are integers of magnitude at most 2^53 in any case.
+constexpr OptionInfo int_option(std::string_view name, std::int64_t default_value, double min, double max,
+                                bool min_inclusive, bool max_inclusive, std::string_view meaning) {
+  return {name, OptionType::Int, static_cast<double>(default_value), min, max, min_inclusive, max_inclusive,
+          meaning, {}};
+}
+// One of a fixed list of names, e.g. constexpr std::array<std::string_view, 2> kModes{"original", "fast"};
+// choice_option("mode", "original", kModes, "..."). `choices` must outlive the table (a static array),
+// and a default that is not one of them stops the compilation of a constexpr table.
+constexpr OptionInfo choice_option(std::string_view name, std::string_view default_choice,
+                                   std::span<const std::string_view> choices, std::string_view meaning) {
+  std::size_t index = 0;
+  while (index < choices.size() && choices[index] != default_choice) ++index;
+  if (index == choices.size()) throw Error("internal: the default of option '" + std::string(name) + "' is not one of its choices");
+  return {name, OptionType::Choice, static_cast<double>(index), 0.0, static_cast<double>(choices.size() - 1),
+          true, true, meaning, choices};
 }
 inline constexpr double kInf = HUGE_VAL;
 
