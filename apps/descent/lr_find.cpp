@@ -12,19 +12,23 @@
 #include "descent/factory.hpp"
 #include "descent/nn/mlp.hpp"
 #include "plot.hpp"
-#include "presets.hpp"
+#include "names.hpp"
 #include "train.hpp"
 
 namespace descent::cli {
 
-double run_lr_find(const LrFindCommand& command, std::ostream& log) {
-  if (!(command.start_lr > 0.0) || !(command.end_lr > command.start_lr) || command.steps < 10) {
-    throw InvalidArgument("lr-find: need 0 < start_lr < end_lr and at least 10 steps (start_lr = " +
-                          format_number(command.start_lr) + ", end_lr = " + format_number(command.end_lr) +
-                          ", steps = " + std::to_string(command.steps) + ")");
+void check_lr_find(const LrFindCommand& command) {
+  if (!(command.start_lr > 0.0) || !(command.end_lr > command.start_lr) || !std::isfinite(command.end_lr) ||
+      command.steps < 10) {
+    throw InvalidArgument("lr-find: need 0 < --start-lr < --end-lr and at least 10 --steps (--start-lr " +
+                          format_number(command.start_lr) + ", --end-lr " + format_number(command.end_lr) +
+                          ", --steps " + std::to_string(command.steps) + ")");
   }
-  const nn::TrainTest data = load_data(command.data, log);
-  const Preset preset = find_preset(command.optimizer);
+}
+
+double run_lr_find(const LrFindCommand& command, const nn::TrainTest& data, std::ostream& log) {
+  check_lr_find(command);
+  const Preset preset = resolve_optimizer(command.optimizer);
   nn::MLPConfig config;
   config.layers = model_layers(command.model, data);
   config.seed = command.seed;

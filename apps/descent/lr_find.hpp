@@ -9,6 +9,8 @@
 #include <iosfwd>
 #include <string>
 
+#include "descent/nn/data.hpp"
+
 namespace descent::cli {
 
 struct LrFindCommand {
@@ -24,7 +26,9 @@ struct LrFindCommand {
   bool plots = true;
 };
 
+// Throws InvalidArgument unless 0 < start_lr < end_lr (both finite) and steps >= 10.
+void check_lr_find(const LrFindCommand& command);
 // Writes <out>/lr-find.csv (lr, loss, smoothed loss) and lr-find.png/svg; returns the suggested rate.
-double run_lr_find(const LrFindCommand& command, std::ostream& log);
+double run_lr_find(const LrFindCommand& command, const nn::TrainTest& data, std::ostream& log);
 
 }  // namespace descent::cli
