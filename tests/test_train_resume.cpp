@@ -98,7 +98,7 @@ TEST_F(TrainResume, NegativeLossesAndBadRatesInTheHistoryAreRefused) {
   EXPECT_NE(error.find("'test_loss' = -2 is negative"), std::string::npos) << error;
   error = resume_error(tampered(R"("train_loss":"[^"]*")", R"("train_loss":"-inf")"));
   EXPECT_NE(error.find("'train_loss' = -inf is negative"), std::string::npos) << error;
-  error = resume_error(tampered(R"(("history":\[\{.*)"lr":"[^"]*")", R"($1"lr":"inf")"));
+  error = resume_error(tampered(R"re(("history":\[\{.*)"lr":"[^"]*")re", R"re($1"lr":"inf")re"));
   EXPECT_NE(error.find("'lr' = inf is not a learning rate"), std::string::npos) << error;
   error = resume_error(tampered(R"("epoch_lr":"[^"]*")", R"("epoch_lr":"-0.01")"));
   EXPECT_NE(error.find("'epoch_lr' = -0.01"), std::string::npos) << error;
@@ -108,9 +108,9 @@ TEST_F(TrainResume, CountsThatDoNotAddUpAreRefused) {
   // 6 steps: 4 in epoch 1, 2 in epoch 2; at most 2 batches can be counted in the current epoch.
   std::string error = resume_error(tampered(R"("epoch_batches":"[^"]*")", R"("epoch_batches":"3")"));
   EXPECT_NE(error.find("'epoch_batches' = 3 is more than the 2 batches"), std::string::npos) << error;
-  error = resume_error(tampered(R"(("history":\[\{)"epoch":"1")", R"($1"epoch":"2")"));
+  error = resume_error(tampered(R"re(("history":\[\{)"epoch":"1")re", R"re($1"epoch":"2")re"));
   EXPECT_NE(error.find("epoch 1 of the history is numbered 2"), std::string::npos) << error;
-  error = resume_error(tampered(R"(("history":\[\{"epoch":"1",)"steps":"4")", R"($1"steps":"7")"));
+  error = resume_error(tampered(R"re(("history":\[\{"epoch":"1",)"steps":"4")re", R"re($1"steps":"7")re"));
   EXPECT_NE(error.find("'steps' = 7 is not from 0 to the run's 6"), std::string::npos) << error;
 }
 
