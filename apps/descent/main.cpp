@@ -202,6 +202,9 @@ int main(int argc, char** argv) {
   lr_find->add_option("--optimizer", lr_find_command.optimizer, "a preset or library optimizer (any case)")->capture_default_str();
   lr_find->add_option("--data", lr_find_command.data, "fashion-mnist, spirals, a folder, or auto")->capture_default_str();
   lr_find->add_option("--model", lr_find_command.model, "layer sizes (default: the data set's)");
+  lr_find->add_option("--set", lr_find_command.settings,
+                      "name=value: set an option of the optimizer other than lr (see descent options NAME); repeatable")
+      ->allow_extra_args(false);
   lr_find->add_option("--batch-size", lr_find_command.batch_size)->capture_default_str()->check(unsigned_between(1, 1'000'000));
   lr_find->add_option("--start-lr", lr_find_command.start_lr)->capture_default_str()->check(positive_real());
   lr_find->add_option("--end-lr", lr_find_command.end_lr)->capture_default_str()->check(positive_real());
@@ -295,14 +298,12 @@ int main(int argc, char** argv) {
     } else if (app.got_subcommand("options")) {
       cli::Preset preset;
       std::unique_ptr<Options> o;
-      usage_check([&] {
-        preset = cli::resolve_optimizer(options_of);
-        o = make_options(preset.optimizer);
-      });
+      usage_check([&] { preset = cli::resolve_optimizer(options_of); });
       if (cli::second_order(preset)) {
         throw UsageError("'" + options_of + "' is a method for functions (descent compare --function); its settings "
                          "are in docs/minimize.md, not an option table");
       }
+      usage_check([&] { o = make_options(preset.optimizer); });
       if (!preset.options.empty() || preset.name != preset.optimizer) {
         std::cout << preset.name << ": " << preset.description << "; the options of " << preset.optimizer;
         for (const auto& [name, value] : preset.options) std::cout << ", " << name << " = " << format_number(value);
