@@ -12,6 +12,7 @@
 #include "descent/descent.hpp"
 #include "descent/minimize/minimize.hpp"
 #include "descent/minimize/test_problems.hpp"
+#include "names.hpp"
 #include "plot.hpp"
 
 namespace descent::cli {
@@ -99,9 +100,7 @@ std::pair<double, double> score(const TestProblem& fn, const Run& run) {
 // a minimum (the saddle) has no such rate worth picking -- the largest escapes in one step -- so there
 // every optimizer takes the same rate, and the picture shows who escapes the saddle at equal step size.
 bool tuned(const TestProblem& fn, const CompareConfig& config) { return config.lr <= 0.0 && has_minimum(fn); }
-bool has_learning_rate(const Preset& preset) {
-  return preset.optimizer != "newton" && preset.optimizer != "newton-cg" && preset.optimizer != "lbfgs";
-}
+bool has_learning_rate(const Preset& preset) { return !second_order(preset); }
 double fixed_lr(const CompareConfig& config) { return config.lr > 0.0 ? config.lr : 0.01; }
 
 Run best_run(const TestProblem& fn, const Preset& preset, const CompareConfig& config) {

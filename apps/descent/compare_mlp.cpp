@@ -5,13 +5,13 @@
 #include <ostream>
 #include <sstream>
 
+#include "descent/error.hpp"
+#include "names.hpp"
 #include "plot.hpp"
 #include "train.hpp"
 
 namespace descent::cli {
 namespace {
-
-bool is_first_order(const Preset& p) { return p.optimizer != "newton" && p.optimizer != "newton-cg" && p.optimizer != "lbfgs"; }
 
 std::string plot_lines(const std::vector<TrainRun>& runs, const std::string& file, const std::string& using_columns,
                        const std::string& style = "with lines lw 1.5") {
@@ -26,14 +26,18 @@ std::string plot_lines(const std::vector<TrainRun>& runs, const std::string& fil
 
 }  // namespace
 
-std::filesystem::path run_mlp_compare(const MlpCompareConfig& config, std::ostream& log, bool progress_bar) {
-  const nn::TrainTest data = load_data(config.data, log);
+std::filesystem::path run_mlp_compare(const MlpCompareConfig& config, const nn::TrainTest& data, std::ostream& log,
+                                      bool progress_bar) {
   const std::string data_name = data.train.name.substr(0, data.train.name.find('/'));
   const auto dir = config.out / data_name;
   std::filesystem::create_directories(dir / "runs");
   std::vector<Preset> presets;
   for (const Preset& p : config.optimizers.empty() ? cli::presets() : config.optimizers) {
-    if (is_first_order(p)) presets.push_back(p);
+    if (second_order(p)) {
+      if (!config.optimizers.empty()) throw InvalidArgument("'" + p.name + "' is a second-order method for functions");
+      continue;
+    }
+    presets.push_back(p);
   }
   std::vector<TrainRun> runs;
   std::vector<double> rates;
@@ -45,9 +49,10 @@ std::filesystem::path run_mlp_compare(const MlpCompareConfig& config, std::ostre
     command.model = config.model;
     command.seed = config.seed;
     command.threads = config.threads;
+    command.out = dir / "runs" / preset.name;
     command.nonfinite = "skip";  // one diverging optimizer shows as such (its skips are logged); the others still run
     rates.push_back(default_learning_rate(preset));
-    runs.push_back(run_train(command, data, dir / "runs" / preset.name, log, progress_bar));
+    runs.push_back(run_train(command, data, command.out, log, progress_bar));
     // A smoothed loss per step (exponential moving average, 0.98) for the curves: raw batch losses are noise.
     std::ostringstream smooth;
     smooth << "step,loss,seconds,loss_smoothed\n" << std::setprecision(8);

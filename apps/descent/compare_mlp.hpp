@@ -8,12 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "descent/nn/data.hpp"
 #include "presets.hpp"
 
 namespace descent::cli {
 
 struct MlpCompareConfig {
-  std::vector<Preset> optimizers;  // first-order presets; empty: all of them
+  std::vector<Preset> optimizers;  // first-order presets; empty: all of them (second-order ones are refused)
   std::string data = "auto";
   std::string model;               // empty: the data set's default
   std::size_t epochs = 5;
@@ -25,6 +26,8 @@ struct MlpCompareConfig {
 };
 
 // Writes <out>/<data>/{summary.md, summary.csv, runs/<optimizer>/*, loss-step.*, loss-time.*, accuracy.*}.
-std::filesystem::path run_mlp_compare(const MlpCompareConfig& config, std::ostream& log, bool progress_bar);
+// `data` is what config.data names (load_data).
+std::filesystem::path run_mlp_compare(const MlpCompareConfig& config, const nn::TrainTest& data, std::ostream& log,
+                                      bool progress_bar);
 
 }  // namespace descent::cli

@@ -11,27 +11,39 @@
 #include "descent/error.hpp"
 #include "descent/factory.hpp"
 #include "descent/nn/mlp.hpp"
+#include "descent/optimizer.hpp"
+#include "names.hpp"
 #include "plot.hpp"
-#include "presets.hpp"
 #include "train.hpp"
 
 namespace descent::cli {
 
-double run_lr_find(const LrFindCommand& command, std::ostream& log) {
-  if (!(command.start_lr > 0.0) || !(command.end_lr > command.start_lr) || command.steps < 10) {
-    throw InvalidArgument("lr-find: need 0 < start_lr < end_lr and at least 10 steps (start_lr = " +
-                          format_number(command.start_lr) + ", end_lr = " + format_number(command.end_lr) +
-                          ", steps = " + std::to_string(command.steps) + ")");
+void check_lr_find(const LrFindCommand& command) {
+  if (!(command.start_lr > 0.0) || !(command.end_lr > command.start_lr) || !std::isfinite(command.end_lr) ||
+      command.steps < 10) {
+    throw InvalidArgument("lr-find: need 0 < --start-lr < --end-lr and at least 10 --steps (--start-lr " +
+                          format_number(command.start_lr) + ", --end-lr " + format_number(command.end_lr) +
+                          ", --steps " + std::to_string(command.steps) + ")");
   }
-  const nn::TrainTest data = load_data(command.data, log);
-  const Preset preset = find_preset(command.optimizer);
+  if (parse_settings(resolve_optimizer(command.optimizer).optimizer, command.settings).count("lr")) {
+    throw InvalidArgument("lr-find: --set lr: the test sweeps the rate from --start-lr to --end-lr");
+  }
+}
+
+double run_lr_find(const LrFindCommand& command, const nn::TrainTest& data, std::ostream& log) {
+  check_lr_find(command);
+  const Preset preset = resolve_optimizer(command.optimizer);
   nn::MLPConfig config;
   config.layers = model_layers(command.model, data);
   config.seed = command.seed;
   nn::MLP<float> mlp(config);
   auto options = preset.options;
+  for (const auto& [name, value] : parse_settings(preset.optimizer, command.settings)) options[name] = value;
   options["lr"] = command.start_lr;
   auto optimizer = make_optimizer(preset.optimizer, mlp.parameters(), options);
+  // A rate too large for the network is where the test ends, not an error: a non-finite gradient stops it
+  // as a non-finite loss does.
+  optimizer->set_nonfinite_policy(NonFinitePolicy::Skip);
   nn::BatchLoader loader(data.train, command.batch_size, command.seed);
 
   // lr grows by a constant factor each step; the loss is smoothed by a bias-corrected moving average.
@@ -56,9 +68,12 @@ double run_lr_find(const LrFindCommand& command, std::ostream& log) {
     smoothed.push_back(smooth);
     best = std::min(best, smooth);
     if (k > 10 && smooth > 4.0 * best) break;  // diverging: the interesting part is over
-    optimizer->step();
+    if (!optimizer->step()) break;
   }
 
+  if (lrs.empty()) {
+    throw std::runtime_error("lr-find: the loss of the first batch, at the initial weights, is not finite");
+  }
   // The suggestion: where the smoothed loss falls fastest per decade of lr, before its minimum (Smith's
   // "steepest descent" reading of the plot; the minimum itself is already too large a rate).
   std::size_t minimum = 0;

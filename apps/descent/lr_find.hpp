@@ -8,11 +8,15 @@
 #include <filesystem>
 #include <iosfwd>
 #include <string>
+#include <vector>
+
+#include "descent/nn/data.hpp"
 
 namespace descent::cli {
 
 struct LrFindCommand {
   std::string optimizer = "adam";
+  std::vector<std::string> settings;  // --set name=value: the optimizer's options (not lr: the test sweeps it)
   std::string data = "auto";
   std::string model;
   std::size_t batch_size = 128;
@@ -24,7 +28,10 @@ struct LrFindCommand {
   bool plots = true;
 };
 
+// Throws InvalidArgument unless 0 < start_lr < end_lr (both finite) and steps >= 10, and for a --set that
+// the option table refuses or that sets lr.
+void check_lr_find(const LrFindCommand& command);
 // Writes <out>/lr-find.csv (lr, loss, smoothed loss) and lr-find.png/svg; returns the suggested rate.
-double run_lr_find(const LrFindCommand& command, std::ostream& log);
+double run_lr_find(const LrFindCommand& command, const nn::TrainTest& data, std::ostream& log);
 
 }  // namespace descent::cli

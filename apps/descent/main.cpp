@@ -3,7 +3,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <iomanip>
 #include <cmath>
 #include <iostream>
@@ -18,6 +21,8 @@
 #include "convergence.hpp"
 #include "descent/descent.hpp"
 #include "descent/minimize/test_problems.hpp"
+#include "names.hpp"
+#include "output.hpp"
 #include "presets.hpp"
 
 namespace {
@@ -29,40 +34,77 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Presets by name, case-insensitively, each once (a name given twice runs once).
+// Presets by name, each once; a name that is none is a usage error.
 std::vector<cli::Preset> resolve(const std::vector<std::string>& names) {
-  std::vector<cli::Preset> out;
   try {
-    if (names.empty()) return cli::presets();
-    for (std::string name : names) {
-      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-      cli::Preset preset = cli::find_preset(name);
-      const bool seen = std::any_of(out.begin(), out.end(), [&](const cli::Preset& p) { return p.name == preset.name; });
-      if (!seen) out.push_back(std::move(preset));
-    }
+    return cli::resolve_optimizers(names);
   } catch (const descent::Error& e) {
     throw UsageError(e.what());
   }
-  return out;
 }
 
-// A validator with a message that names the value and the range, for integer options.
-CLI::Validator integer_between(long long lo, long long hi) {
+// The data set a --data value names: a name or folder that is not there is a usage error, a corrupt file
+// a run-time one.
+nn::TrainTest load_data(const std::string& data) {
+  try {
+    return cli::load_data(data, std::cout);
+  } catch (const descent::NotFound& e) {
+    throw UsageError(e.what());
+  }
+}
+
+// Runs `check`, turning the library's errors (bad names and values) into usage errors.
+template <typename Check>
+void usage_check(Check check) {
+  try {
+    check();
+  } catch (const descent::Error& e) {
+    throw UsageError(e.what());
+  }
+}
+
+// Refuses the options of `sub` in `given` (options of another mode): they would be ignored silently.
+void refuse_options(const CLI::App* sub, std::initializer_list<const char*> given, const std::string& why) {
+  for (const char* name : given) {
+    if (sub->get_option(name)->count() > 0) throw UsageError(std::string(name) + " " + why);
+  }
+}
+
+// Unsigned integer options: digits only, so that "-5" is refused instead of wrapping around to 2^64 - 5.
+CLI::Validator unsigned_between(std::uint64_t lo, std::uint64_t hi) {
   return CLI::Validator(
       [lo, hi](std::string& value) -> std::string {
-        std::size_t used = 0;
-        long long parsed = 0;
-        try {
-          parsed = std::stoll(value, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (used == 0 || used != value.size() || parsed < lo || parsed > hi) {
+        std::uint64_t parsed = 0;
+        const char* end = value.data() + value.size();
+        const auto [stop, error] = std::from_chars(value.data(), end, parsed);
+        if (value.empty() || error != std::errc() || stop != end || parsed < lo || parsed > hi) {
           return "'" + value + "' is not an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
         }
         return "";
       },
       "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+constexpr std::uint64_t kMaxU64 = std::numeric_limits<std::uint64_t>::max();
+// Update engine threads: 0 (one per core) to this; more is a typing error, not a machine.
+constexpr std::uint64_t kMaxThreads = 1024;
+
+// Finite real numbers >= 0 (0 may mean "off").
+CLI::Validator non_negative_real() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        std::size_t used = 0;
+        double parsed = 0.0;
+        try {
+          parsed = std::stod(value, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != value.size() || !(parsed >= 0.0) || !std::isfinite(parsed)) {
+          return "'" + value + "' is not a finite number >= 0";
+        }
+        return "";
+      },
+      "NUMBER >= 0");
 }
 
 // The same for positive real numbers.
@@ -116,7 +158,7 @@ int main(int argc, char** argv) {
     if (function_default) function->capture_default_str();
     sub->add_option("-n,--steps", config.steps, "maximum steps per run (functions)")
         ->capture_default_str()
-        ->check(integer_between(1, 10'000'000));
+        ->check(unsigned_between(1, 10'000'000));
     sub->add_option("--lr", config.lr, "learning rate for every optimizer (functions; default: tune each on a log grid)")
         ->check(positive_real());
     sub->add_option("--tolerance", config.tolerance, "target gap f - f* (functions)")->capture_default_str()->check(positive_real());
@@ -136,10 +178,16 @@ int main(int argc, char** argv) {
                                                  "(Fashion-MNIST if installed, else the spirals)")
       ->capture_default_str();
   compare->add_option("--model", mlp_config.model, "layer sizes, e.g. 784-256-10 (default: the data set's)");
-  compare->add_option("--epochs", mlp_config.epochs, "epochs per optimizer")->capture_default_str()->check(integer_between(1, 100000));
-  compare->add_option("--batch-size", mlp_config.batch_size, "mini-batch size (0: full batch)")->capture_default_str();
-  compare->add_option("--seed", mlp_config.seed, "initial weights and batch order")->capture_default_str();
-  compare->add_option("--threads", mlp_config.threads, "update engine threads (0: one per core)")->capture_default_str();
+  compare->add_option("--epochs", mlp_config.epochs, "epochs per optimizer")->capture_default_str()->check(unsigned_between(1, 100000));
+  compare->add_option("--batch-size", mlp_config.batch_size, "mini-batch size (0: full batch)")
+      ->capture_default_str()
+      ->check(unsigned_between(0, kMaxU64));
+  compare->add_option("--seed", mlp_config.seed, "initial weights and batch order")
+      ->capture_default_str()
+      ->check(unsigned_between(0, kMaxU64));
+  compare->add_option("--threads", mlp_config.threads, "update engine threads (0: one per core)")
+      ->capture_default_str()
+      ->check(unsigned_between(0, kMaxThreads));
 
   auto* trajectory = app.add_subcommand(
       "trajectory", "Draw each optimizer's path on a 2-D function's contours (momentum overshooting, Adagrad's "
@@ -151,25 +199,33 @@ int main(int argc, char** argv) {
   bool lr_find_no_plots = false;
   auto* lr_find = app.add_subcommand("lr-find", "The learning-rate range test: train while the rate grows "
                                                 "exponentially; plot the loss and suggest a rate");
-  lr_find->add_option("--optimizer", lr_find_command.optimizer, "a preset or library optimizer")->capture_default_str();
+  lr_find->add_option("--optimizer", lr_find_command.optimizer, "a preset or library optimizer (any case)")->capture_default_str();
   lr_find->add_option("--data", lr_find_command.data, "fashion-mnist, spirals, a folder, or auto")->capture_default_str();
   lr_find->add_option("--model", lr_find_command.model, "layer sizes (default: the data set's)");
-  lr_find->add_option("--batch-size", lr_find_command.batch_size)->capture_default_str()->check(integer_between(1, 1'000'000));
+  lr_find->add_option("--set", lr_find_command.settings,
+                      "name=value: set an option of the optimizer other than lr (see descent options NAME); repeatable")
+      ->allow_extra_args(false);
+  lr_find->add_option("--batch-size", lr_find_command.batch_size)->capture_default_str()->check(unsigned_between(1, 1'000'000));
   lr_find->add_option("--start-lr", lr_find_command.start_lr)->capture_default_str()->check(positive_real());
   lr_find->add_option("--end-lr", lr_find_command.end_lr)->capture_default_str()->check(positive_real());
-  lr_find->add_option("--steps", lr_find_command.steps)->capture_default_str()->check(integer_between(10, 100000));
-  lr_find->add_option("--seed", lr_find_command.seed)->capture_default_str();
+  lr_find->add_option("--steps", lr_find_command.steps)->capture_default_str()->check(unsigned_between(10, 100000));
+  lr_find->add_option("--seed", lr_find_command.seed)->capture_default_str()->check(unsigned_between(0, kMaxU64));
   lr_find->add_option("--out", lr_find_command.out, "output folder")->capture_default_str();
   lr_find->add_flag("--no-plots", lr_find_no_plots, "write data only");
 
   cli::TrainCommand train_command;
   auto* train = app.add_subcommand("train", "Train an MLP on real data with one optimizer; progress, metrics as CSV "
                                             "and JSON, final test accuracy");
-  train->add_option("--optimizer", train_command.optimizer, "a preset or library optimizer")->capture_default_str();
+  train->add_option("--optimizer", train_command.optimizer, "a preset or library optimizer (any case)")->capture_default_str();
   train->add_option("--lr", train_command.lr, "learning rate (default: the optimizer's usual rate for this network)")
       ->check(positive_real());
-  train->add_option("--epochs", train_command.epochs)->capture_default_str()->check(integer_between(1, 100000));
-  train->add_option("--batch-size", train_command.batch_size, "mini-batch size (0: full batch)")->capture_default_str();
+  train->add_option("--set", train_command.settings,
+                    "name=value: set any option of the optimizer (see descent options NAME); repeatable")
+      ->allow_extra_args(false);
+  train->add_option("--epochs", train_command.epochs)->capture_default_str()->check(unsigned_between(1, 100000));
+  train->add_option("--batch-size", train_command.batch_size, "mini-batch size (0: full batch)")
+      ->capture_default_str()
+      ->check(unsigned_between(0, kMaxU64));
   train->add_option("--model", train_command.model, "layer sizes, e.g. 784-256-10 (default: the data set's)");
   train->add_option("--data", train_command.data, "fashion-mnist, spirals, a folder of MNIST-format files, or auto")
       ->capture_default_str();
@@ -177,23 +233,30 @@ int main(int argc, char** argv) {
   train->add_option("--activation", train_command.activation, "relu, tanh, sigmoid, gelu")->capture_default_str();
   train->add_option("--init", train_command.init, "pytorch, he, xavier, normal")->capture_default_str();
   train->add_option("--loss", train_command.loss, "cross-entropy, mse")->capture_default_str();
-  train->add_option("--seed", train_command.seed)->capture_default_str();
-  train->add_option("--threads", train_command.threads, "update engine threads (0: one per core)")->capture_default_str();
+  train->add_option("--seed", train_command.seed)->capture_default_str()->check(unsigned_between(0, kMaxU64));
+  train->add_option("--threads", train_command.threads, "update engine threads (0: one per core)")
+      ->capture_default_str()
+      ->check(unsigned_between(0, kMaxThreads));
   train->add_option("--clip-norm", train_command.clip_norm, "clip the gradients' global norm to this (0: off)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative_real());
   train->add_option("--out", train_command.out, "metrics folder")->capture_default_str();
   train->add_option("--checkpoint", train_command.checkpoint,
                     "checkpoint file (default: the --resume file; else with --checkpoint-every or --max-steps, "
                     "<out>/checkpoint.safetensors)");
   train->add_option("--checkpoint-every", train_command.checkpoint_every,
                     "save a checkpoint every this many steps, and at the end (0: only at the end)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(unsigned_between(0, kMaxU64));
   train->add_option("--resume", train_command.resume,
                     "continue the run saved in this checkpoint, bitwise as if it had not stopped (same data, model, "
                     "optimizer, schedule, batch size and seed)");
   train->add_option("--max-steps", train_command.max_steps, "stop after this many steps in all, saving a checkpoint "
                                                               "(0: no limit)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(unsigned_between(0, kMaxU64));
+  train->add_flag("--overwrite", train_command.overwrite,
+                  "let a fresh run (no --resume) replace an existing checkpoint file");
   train->add_option("--nonfinite", train_command.nonfinite, "a NaN or infinite gradient: raise (stop with an error) "
                                                              "or skip (skip the step, counted)")
       ->capture_default_str()
@@ -204,7 +267,7 @@ int main(int argc, char** argv) {
   std::string options_of;
   bool markdown = false;
   auto* options = app.add_subcommand("options", "Show an optimizer's options: type, default, valid range, meaning");
-  options->add_option("optimizer", options_of, "library optimizer name")->required();
+  options->add_option("optimizer", options_of, "a preset or library optimizer (any case)")->required();
   options->add_flag("--markdown", markdown, "print a Markdown table (as in docs/optimizers.md)");
 
   bool problems_json = false;
@@ -220,7 +283,7 @@ int main(int argc, char** argv) {
       ->required();
   convergence->add_option("--out", convergence_config.out, "the Markdown document to write")->capture_default_str();
   convergence->add_option("-j,--jobs", convergence_config.jobs, "worker threads (default: all hardware threads)")
-      ->check(integer_between(1, 1024));
+      ->check(unsigned_between(1, 1024));
 
   try {
     app.parse(argc, argv);
@@ -233,11 +296,18 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("list")) {
       print_list(std::cout);
     } else if (app.got_subcommand("options")) {
+      cli::Preset preset;
       std::unique_ptr<Options> o;
-      try {
-        o = make_options(options_of);
-      } catch (const descent::Error& e) {
-        throw UsageError(e.what());
+      usage_check([&] { preset = cli::resolve_optimizer(options_of); });
+      if (cli::second_order(preset)) {
+        throw UsageError("'" + options_of + "' is a method for functions (descent compare --function); its settings "
+                         "are in docs/minimize.md, not an option table");
+      }
+      usage_check([&] { o = make_options(preset.optimizer); });
+      if (!preset.options.empty() || preset.name != preset.optimizer) {
+        std::cout << preset.name << ": " << preset.description << "; the options of " << preset.optimizer;
+        for (const auto& [name, value] : preset.options) std::cout << ", " << name << " = " << format_number(value);
+        std::cout << " (defaults below are " << preset.optimizer << "'s)\n";
       }
       if (markdown) {
         std::cout << markdown_table(*o);
@@ -254,29 +324,20 @@ int main(int argc, char** argv) {
       std::cout << "wrote " << convergence_config.out.string() << "\n";
     } else if (app.got_subcommand("lr-find")) {
       lr_find_command.plots = !lr_find_no_plots;
-      try {
+      usage_check([&] {
         cli::check_trainable(lr_find_command.optimizer);
-      } catch (const descent::Error& e) {
-        throw UsageError(e.what());
-      }
-      cli::run_lr_find(lr_find_command, std::cout);
+        cli::check_lr_find(lr_find_command);
+        cli::check_model_options(lr_find_command.model, "relu", "pytorch", "cross-entropy");
+        cli::prepare_output_folder(lr_find_command.out, "--out");
+      });
+      const nn::TrainTest data = load_data(lr_find_command.data);
+      usage_check([&] { cli::check_model_fits(lr_find_command.model, data); });
+      cli::run_lr_find(lr_find_command, data, std::cout);
     } else if (app.got_subcommand("train")) {
       const bool terminal = isatty(STDOUT_FILENO) != 0;
-      nn::TrainTest data;
-      try {  // bad option values
-        cli::check_schedule(train_command.schedule);
-        cli::check_trainable(train_command.optimizer);
-        if (!train_command.resume.empty() && !std::filesystem::exists(train_command.resume)) {
-          throw descent::NotFound("--resume: no file '" + train_command.resume.string() + "'");
-        }
-      } catch (const descent::Error& e) {
-        throw UsageError(e.what());
-      }
-      try {
-        data = cli::load_data(train_command.data, std::cout);
-      } catch (const descent::NotFound& e) {  // a --data naming nothing is a usage error; a corrupt file is not
-        throw UsageError(e.what());
-      }
+      usage_check([&] { cli::check_train_command(train_command); });
+      const nn::TrainTest data = load_data(train_command.data);
+      usage_check([&] { cli::check_model_fits(train_command.model, data); });
       const auto run = cli::run_train(train_command, data, train_command.out, std::cout, terminal);
       if (run.epochs.size() < train_command.epochs) {
         std::cout << "stopped at --max-steps " << train_command.max_steps << " (epochs done: " << run.epochs.size()
@@ -288,22 +349,43 @@ int main(int argc, char** argv) {
       if (!run.checkpoint.empty()) std::cout << "checkpoint: " << run.checkpoint.string() << "\n";
       std::cout << "metrics: " << train_command.out.string() << "/metrics.csv, metrics.json, steps.csv\n";
     } else if (app.got_subcommand("compare") && compare->get_option("--function")->count() == 0) {
+      // On data: the options of the function mode would be ignored, and so would second-order methods.
+      refuse_options(compare, {"--lr", "--steps", "--tolerance"},
+                     "applies to compare --function only (on data each optimizer trains at its usual rate)");
       mlp_config.optimizers = resolve(optimizer_names_given);
+      if (optimizer_names_given.empty()) {
+        std::erase_if(mlp_config.optimizers, [](const cli::Preset& p) { return cli::second_order(p); });
+      }
+      for (const cli::Preset& p : mlp_config.optimizers) {
+        if (cli::second_order(p)) {
+          throw UsageError("'" + p.name + "' is a second-order method for functions: compare --function NAME "
+                           "--optimizers " + p.name + ", or leave it out of a comparison on data");
+        }
+      }
       mlp_config.out = out;
       mlp_config.plots = !no_plots;
-      const auto dir = cli::run_mlp_compare(mlp_config, std::cout, isatty(STDOUT_FILENO) != 0);
+      usage_check([&] {
+        cli::check_model_options(mlp_config.model, "relu", "pytorch", "cross-entropy");
+        cli::prepare_output_folder(out, "--out");
+      });
+      const nn::TrainTest data = load_data(mlp_config.data);
+      usage_check([&] { cli::check_model_fits(mlp_config.model, data); });
+      const auto dir = cli::run_mlp_compare(mlp_config, data, std::cout, isatty(STDOUT_FILENO) != 0);
       std::cout << "\nreport: " << dir.string() << "/summary.md\n";
     } else if (app.got_subcommand("compare") || app.got_subcommand("trajectory")) {
+      if (app.got_subcommand("compare")) {
+        refuse_options(compare, {"--data", "--model", "--epochs", "--batch-size", "--seed", "--threads"},
+                       "applies to compare on data only, not with --function");
+      }
       config.optimizers = resolve(optimizer_names_given);
       config.out = out;
       config.plots = !no_plots;
-      try {
+      usage_check([&] {
         if (make_test_problem(config.function).objective->dimension() != 2) {
           throw descent::InvalidArgument("'" + config.function + "' is not a 2-D function");
         }
-      } catch (const descent::Error& e) {
-        throw UsageError(e.what());
-      }
+        cli::prepare_output_folder(out, "--out");
+      });
       const auto dir = cli::run_compare(config, std::cout);
       std::cout << "\nreport: " << dir.string() << "/summary.md\n";
     }

@@ -8,8 +8,11 @@
 #include <sstream>
 
 #include "descent/error.hpp"
+#include "descent/factory.hpp"
 #include "descent/nn/mlp.hpp"
 #include "descent/schedule.hpp"
+#include "names.hpp"
+#include "output.hpp"
 #include "plot.hpp"
 
 namespace descent::cli {
@@ -56,11 +59,71 @@ std::string schedule_help() {
 }
 
 void check_trainable(const std::string& optimizer) {
-  const Preset preset = find_preset(optimizer);
-  if (preset.optimizer == "newton" || preset.optimizer == "newton-cg" || preset.optimizer == "lbfgs") {
+  if (second_order(resolve_optimizer(optimizer))) {
     throw InvalidArgument("'" + optimizer + "' is a second-order method for functions (descent compare --function); "
                           "train a network with a first-order optimizer (descent list)");
   }
+}
+
+void check_model_options(const std::string& model, const std::string& activation, const std::string& init,
+                         const std::string& loss) {
+  static_cast<void>(nn::activation_from(activation));
+  static_cast<void>(nn::init_from(init));
+  static_cast<void>(nn::loss_from(loss));
+  if (!model.empty()) static_cast<void>(nn::parse_layers(model));
+}
+
+void check_model_fits(const std::string& model, const nn::TrainTest& data) {
+  const std::vector<std::size_t> layers = model_layers(model, data);
+  nn::check_model_fits(layers, data.train);
+  nn::check_model_fits(layers, data.test);
+}
+
+std::map<std::string, double> train_options(const TrainCommand& command) {
+  const Preset preset = resolve_optimizer(command.optimizer);
+  const std::map<std::string, double> settings = parse_settings(preset.optimizer, command.settings);
+  if (command.lr > 0.0 && settings.count("lr")) {
+    throw InvalidArgument("--lr " + format_number(command.lr) + " and --set lr=" + format_number(settings.at("lr")) +
+                          ": give the learning rate once");
+  }
+  std::map<std::string, double> options = preset.options;
+  options["lr"] = command.lr > 0.0 ? command.lr : default_learning_rate(preset);
+  for (const auto& [name, value] : settings) options[name] = value;
+  make_options(preset.optimizer, options)->validate();  // the rules between options (Options::validate)
+  return options;
+}
+
+std::filesystem::path checkpoint_file(const TrainCommand& command, const std::filesystem::path& out) {
+  if (!command.checkpoint.empty()) return command.checkpoint;
+  if (!command.resume.empty()) return command.resume;  // a resumed run goes on saving where it was saved
+  if (command.checkpoint_every > 0 || command.max_steps > 0) return out / "checkpoint.safetensors";
+  return {};
+}
+
+void check_train_command(const TrainCommand& command) {
+  check_trainable(command.optimizer);
+  check_schedule(command.schedule);
+  check_model_options(command.model, command.activation, command.init, command.loss);
+  static_cast<void>(train_options(command));
+  if (!command.resume.empty() && !std::filesystem::exists(command.resume)) {
+    throw NotFound("--resume: no file '" + command.resume.string() + "'");
+  }
+  const std::filesystem::path file = checkpoint_file(command, command.out);
+  if (!file.empty()) {
+    std::error_code error;
+    const bool resumed_from = !command.resume.empty() && std::filesystem::equivalent(file, command.resume, error);
+    if (std::filesystem::exists(file, error) && !resumed_from && !command.overwrite) {
+      throw InvalidArgument(
+          command.resume.empty()
+              ? "checkpoint '" + file.string() + "' exists: continue its run with --resume " + file.string() +
+                    ", or replace it with --overwrite"
+              : "checkpoint '" + file.string() + "' exists and is not the file resumed from ('" +
+                    command.resume.string() + "'): --overwrite replaces it");
+    }
+    prepare_checkpoint_file(file, command.checkpoint.empty() ? (command.resume.empty() ? "checkpoint" : "--resume")
+                                                             : "--checkpoint");
+  }
+  prepare_output_folder(command.out, "--out");
 }
 
 void check_schedule(const std::string& name) {
@@ -119,7 +182,7 @@ double default_learning_rate(const Preset& preset) {
 
 TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const std::filesystem::path& out,
                    std::ostream& log, bool progress_bar) {
-  const Preset preset = find_preset(command.optimizer);
+  const Preset preset = resolve_optimizer(command.optimizer);
   nn::MLPConfig model;
   model.layers = model_layers(command.model, data);
   model.activation = nn::activation_from(command.activation);
@@ -130,19 +193,13 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
 
   nn::TrainConfig config;
   config.optimizer = preset.optimizer;
-  config.options = preset.options;
-  config.options["lr"] = command.lr > 0.0 ? command.lr : default_learning_rate(preset);
+  config.options = train_options(command);
   config.epochs = command.epochs;
   config.batch_size = command.batch_size;
   config.seed = command.seed;
   config.threads = command.threads;
   config.nonfinite = command.nonfinite == "skip" ? NonFinitePolicy::Skip : NonFinitePolicy::Raise;
-  config.checkpoint = command.checkpoint;
-  if (config.checkpoint.empty() && !command.resume.empty()) {
-    config.checkpoint = command.resume;  // a resumed run goes on saving where it was saved
-  } else if (config.checkpoint.empty() && (command.checkpoint_every > 0 || command.max_steps > 0)) {
-    config.checkpoint = out / "checkpoint.safetensors";
-  }
+  config.checkpoint = checkpoint_file(command, out);
   config.checkpoint_every = command.checkpoint_every;
   config.resume = command.resume;
   config.max_steps = command.max_steps;
@@ -199,13 +256,22 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
       << data.test.samples << " test) with " << preset.name << ", lr " << config.options["lr"] << ", batch "
       << (command.batch_size == 0 ? std::string("full") : std::to_string(batch)) << ", " << command.epochs
       << " epochs" << (command.resume.empty() ? "" : ", resuming from " + command.resume.string()) << "\n";
-  run.epochs = nn::train(mlp, data.train, data.test, config, hooks, &optimizer);
+  try {
+    run.epochs = nn::train(mlp, data.train, data.test, config, hooks, &optimizer);
+  } catch (const InvalidArgument& e) {
+    // The library's message names its C++ call for skipping such steps; here the flag does that.
+    std::string message = e.what();
+    const std::string call = "set_nonfinite_policy(NonFinitePolicy::Skip)";
+    const std::size_t at = message.find(call);
+    if (at == std::string::npos) throw;
+    throw InvalidArgument(message.replace(at, call.size(), "--nonfinite skip"));
+  }
   if (optimizer->skipped_steps() > 0) {
     log << "skipped " << optimizer->skipped_steps() << " steps with a non-finite gradient\n";
   }
 
   std::filesystem::create_directories(out);
-  std::ostringstream csv, steps, json;
+  std::ostringstream csv, steps;
   csv << "epoch,steps,train_loss,test_loss,test_accuracy,seconds,epoch_seconds,lr\n" << std::setprecision(10);
   for (const auto& e : run.epochs) {
     csv << e.epoch << ',' << e.steps << ',' << e.train_loss << ',' << e.test_loss << ',' << e.test_accuracy << ','
@@ -213,26 +279,31 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
   }
   steps << "step,loss,seconds\n" << std::setprecision(10);
   for (const auto& s : run.steps) steps << s.step << ',' << s.loss << ',' << s.seconds << '\n';
-  json << std::setprecision(10) << "{\n  \"optimizer\": \"" << preset.name << "\",\n  \"lr\": " << config.options["lr"]
-       << ",\n  \"model\": \"" << join(model.layers) << "\",\n  \"data\": \"" << data.train.name
-       << "\",\n  \"batch_size\": " << command.batch_size << ",\n  \"seed\": " << command.seed
-       << ",\n  \"final_test_accuracy\": ";
-  if (run.epochs.empty()) {
-    json << "null";  // stopped by --max-steps before an epoch ended
-  } else {
-    json << run.epochs.back().test_accuracy;
+  nlohmann::ordered_json json;
+  json["optimizer"] = preset.name;
+  json["lr"] = config.options["lr"];
+  nlohmann::ordered_json options;  // every option's value: the defaults, the preset's, the learning rate, each --set
+  const auto effective = make_options(preset.optimizer, config.options);
+  for (const OptionInfo& f : effective->info()) {
+    const double value = effective->get(f.name);
+    options[std::string(f.name)] = f.type == OptionType::Bool ? nlohmann::ordered_json(value != 0.0)
+                                                              : nlohmann::ordered_json(value);
   }
-  json << ",\n  \"epochs\": [";
-  for (std::size_t i = 0; i < run.epochs.size(); ++i) {
-    const auto& e = run.epochs[i];
-    json << (i ? "," : "") << "\n    {\"epoch\": " << e.epoch << ", \"train_loss\": " << e.train_loss
-         << ", \"test_loss\": " << e.test_loss << ", \"test_accuracy\": " << e.test_accuracy
-         << ", \"epoch_seconds\": " << e.epoch_seconds << "}";
+  json["options"] = options;
+  json["model"] = join(model.layers);
+  json["data"] = data.train.name;
+  json["batch_size"] = command.batch_size;
+  json["seed"] = command.seed;
+  // null when --max-steps stopped the run before an epoch ended, or the accuracy is not a number
+  json["final_test_accuracy"] = run.epochs.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(run.epochs.back().test_accuracy);
+  json["epochs"] = nlohmann::ordered_json::array();
+  for (const auto& e : run.epochs) {
+    json["epochs"].push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"test_loss", e.test_loss},
+                              {"test_accuracy", e.test_accuracy}, {"epoch_seconds", e.epoch_seconds}});
   }
-  json << "\n  ]\n}\n";
   write_text(out / "metrics.csv", csv.str());
   write_text(out / "steps.csv", steps.str());
-  write_text(out / "metrics.json", json.str());
+  write_text(out / "metrics.json", json_text(json));
   return run;
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,9 @@
 namespace descent::cli {
 
 struct TrainCommand {
-  std::string optimizer = "adam";  // a preset or library name
+  std::string optimizer = "adam";  // a preset or library name, in any case
   double lr = 0.0;                 // 0: the preset's rate for this data (see default_learning_rate)
+  std::vector<std::string> settings;  // --set name=value: any option of the optimizer (lr too, instead of --lr)
   std::size_t epochs = 10;
   std::size_t batch_size = 128;    // 0: full batch
   std::string model;               // "784-256-10"; empty: the data set's default
@@ -34,6 +36,7 @@ struct TrainCommand {
   std::filesystem::path resume;
   std::size_t max_steps = 0;
   std::string nonfinite = "raise";   // raise, skip
+  bool overwrite = false;            // a fresh run may replace an existing checkpoint file
 };
 
 // The data set a --data value names ("auto": Fashion-MNIST if installed, else the spirals).
@@ -50,6 +53,24 @@ void check_schedule(const std::string& name);  // throws InvalidArgument naming 
 // Throws for a name that is no preset or library optimizer, or is a second-order method (which needs a
 // function with a Hessian, not mini-batches): those are for `descent compare --function`.
 void check_trainable(const std::string& optimizer);
+// Throws InvalidArgument for --activation, --init or --loss naming nothing, or a malformed --model.
+void check_model_options(const std::string& model, const std::string& activation, const std::string& init,
+                         const std::string& loss);
+// Throws InvalidArgument for a --model whose layers do not fit the data's features and classes.
+void check_model_fits(const std::string& model, const nn::TrainTest& data);
+
+// The optimizer's options for the run: the preset's, then the learning rate (--lr, else the default
+// rate), then every --set; validated by the option table (throws NotFound or InvalidArgument naming the
+// option and value).
+std::map<std::string, double> train_options(const TrainCommand& command);
+// Where the run saves checkpoints, if anywhere: --checkpoint; else the --resume file; else with
+// --checkpoint-every or --max-steps, <out>/checkpoint.safetensors; else nowhere (empty).
+std::filesystem::path checkpoint_file(const TrainCommand& command, const std::filesystem::path& out);
+// Everything about a train command that can be checked before its data set loads: names, the model,
+// the options, --lr and --set, the checkpoint files (a fresh run does not replace an existing
+// checkpoint unless --overwrite) and whether --out and the checkpoint's folder can be written (they are
+// created). Throws descent::Error naming the bad value.
+void check_train_command(const TrainCommand& command);
 
 struct TrainRun {
   std::string label;

@@ -10,10 +10,9 @@
 #include "descent/factory.hpp"
 
 namespace descent::nn {
-namespace {
 
-void check_fits(const MLP<float>& model, const Dataset& data) {
-  const auto& layers = model.config().layers;
+void check_model_fits(const std::vector<std::size_t>& layers, const Dataset& data) {
+  if (layers.size() < 2) throw InvalidArgument("a model needs at least two layer sizes: inputs and outputs");
   if (data.features != layers.front()) {
     throw InvalidArgument("the model takes " + std::to_string(layers.front()) + " inputs but data set '" + data.name +
                           "' has " + std::to_string(data.features) + " features");
@@ -24,6 +23,8 @@ void check_fits(const MLP<float>& model, const Dataset& data) {
   }
 }
 
+namespace {
+void check_fits(const MLP<float>& model, const Dataset& data) { check_model_fits(model.config().layers, data); }
 }  // namespace
 
 Evaluation evaluate(MLP<float>& model, const Dataset& data) {
@@ -119,6 +120,15 @@ std::string training_meta(const RunPosition& run, const BatchLoader& loader, con
   out += ",\"epoch_loss_sum\":" + text_of(run.epoch_loss_sum);
   out += ",\"epoch_batches\":" + text_of(static_cast<double>(run.epoch_batches));
   out += ",\"epoch_lr\":" + text_of(run.epoch_lr);
+  // Every option's value as the run began (its lr before any schedule): a resumed run must have the same.
+  out += ",\"options\":{";
+  const auto options = make_options(config.optimizer, config.options);
+  const char* separator = "";
+  for (const OptionInfo& f : options->info()) {
+    out.append(separator).append(json::quote(f.name)).append(":").append(text_of(options->get(f.name)));
+    separator = ",";
+  }
+  out += "}";
   out += ",\"history\":[";
   for (std::size_t i = 0; i < run.history.size(); ++i) {
     const EpochMetrics& e = run.history[i];
@@ -166,6 +176,19 @@ RunPosition resume_run(const TrainConfig& config, Optimizer& optimizer, Schedule
   run.epoch_loss_sum = number_in(training, "epoch_loss_sum", where);
   run.epoch_batches = count_in(training, "epoch_batches", where);
   run.epoch_lr = number_in(training, "epoch_lr", where);
+  // What a run can have written: a sum of finite losses (the loop counts no other), a rate >= 0, at most
+  // one counted loss per batch taken.
+  if (!(std::isfinite(run.epoch_loss_sum) && run.epoch_loss_sum >= 0.0)) {
+    throw InvalidArgument(where + ": 'epoch_loss_sum' = " + format_number(run.epoch_loss_sum) +
+                          " is not a sum of losses (finite, >= 0)");
+  }
+  if (!(std::isfinite(run.epoch_lr) && run.epoch_lr >= 0.0)) {
+    throw InvalidArgument(where + ": 'epoch_lr' = " + format_number(run.epoch_lr) + " is not a learning rate");
+  }
+  if (run.epoch_batches > run.position) {
+    throw InvalidArgument(where + ": 'epoch_batches' = " + std::to_string(run.epoch_batches) + " is more than the " +
+                          std::to_string(run.position) + " batches taken in the epoch");
+  }
   const json::Value* seed = training.find("seed");
   if (!seed || !seed->is(json::Value::Kind::String) || seed->text != std::to_string(config.seed)) {
     throw InvalidArgument(source + ": the run was saved with seed " + (seed ? seed->text : std::string("?")) +
@@ -182,6 +205,30 @@ RunPosition resume_run(const TrainConfig& config, Optimizer& optimizer, Schedule
     throw InvalidArgument(source + ": the run was saved training on " +
                           (saved_data ? "'" + saved_data->text + "'" : std::string("?")) + ", this one on '" +
                           data.name + "'");
+  }
+  if (const json::Value* saved_options = training.find("options")) {  // checkpoints before 2026-12 lack it
+    if (!saved_options->is(json::Value::Kind::Object)) throw InvalidArgument(where + ": 'options' is not an object");
+    const auto options = make_options(config.optimizer, config.options);
+    std::string differences;
+    const auto differ = [&](const std::string& text) { differences.append(differences.empty() ? "" : ", ").append(text); };
+    for (const auto& [name, value] : saved_options->members) {
+      double v = 0.0;
+      if (!json::to_double(value, v)) throw InvalidArgument(where + ": option '" + name + "' is not a number");
+      if (!options->has(name)) {
+        differ(name + " = " + format_number(v) + " (this one has no " + name + ")");
+      } else if (options->get(name) != v) {
+        differ(name + " = " + format_number(v) + " (this one: " + format_number(options->get(name)) + ")");
+      }
+    }
+    for (const OptionInfo& f : options->info()) {
+      if (!saved_options->find(f.name)) {
+        differ(std::string(f.name) + " not saved (this one: " + format_number(options->get(f.name)) + ")");
+      }
+    }
+    if (!differences.empty()) {
+      throw InvalidArgument(source + ": the run was saved with the options " + differences +
+                            ": a resumed run keeps its options, give the same");
+    }
   }
   const std::size_t epochs = count_in(training, "epochs", where);
   if (schedule && epochs != config.epochs) {
@@ -203,9 +250,28 @@ RunPosition resume_run(const TrainConfig& config, Optimizer& optimizer, Schedule
   if (!history || !history->is(json::Value::Kind::Array)) throw InvalidArgument(where + ": 'history' is not a list");
   for (const json::Value& e : history->items) {
     if (!e.is(json::Value::Kind::Object)) throw InvalidArgument(where + ": a history entry is not an object");
-    run.history.push_back({count_in(e, "epoch", where), count_in(e, "steps", where), number_in(e, "train_loss", where),
-                           number_in(e, "test_loss", where), number_in(e, "test_accuracy", where), 0.0, 0.0,
-                           number_in(e, "lr", where)});
+    const EpochMetrics m{count_in(e, "epoch", where), count_in(e, "steps", where), number_in(e, "train_loss", where),
+                         number_in(e, "test_loss", where), number_in(e, "test_accuracy", where), 0.0, 0.0,
+                         number_in(e, "lr", where)};
+    const std::string at = where + ": epoch " + std::to_string(run.history.size() + 1) + " of the history";
+    const std::size_t steps_before = run.history.empty() ? 0 : run.history.back().steps;
+    if (m.epoch != run.history.size() + 1) throw InvalidArgument(at + " is numbered " + std::to_string(m.epoch));
+    if (m.steps < steps_before || m.steps > run.steps) {
+      throw InvalidArgument(at + ": 'steps' = " + std::to_string(m.steps) + " is not from " +
+                            std::to_string(steps_before) + " to the run's " + std::to_string(run.steps));
+    }
+    // A diverged epoch reports a NaN or infinite loss (they are kept: they feed nothing); no loss is negative.
+    for (const auto& [name, loss] : {std::pair{"train_loss", m.train_loss}, std::pair{"test_loss", m.test_loss}}) {
+      if (loss < 0.0) throw InvalidArgument(at + ": '" + name + "' = " + format_number(loss) + " is negative");
+    }
+    if (!(m.test_accuracy >= 0.0 && m.test_accuracy <= 1.0)) {
+      throw InvalidArgument(at + ": 'test_accuracy' = " + format_number(m.test_accuracy) +
+                            " is not a fraction from 0 to 1");
+    }
+    if (!(std::isfinite(m.lr) && m.lr >= 0.0)) {
+      throw InvalidArgument(at + ": 'lr' = " + format_number(m.lr) + " is not a learning rate");
+    }
+    run.history.push_back(m);
   }
   if (run.history.size() != run.epoch) {
     throw InvalidArgument(where + ": " + std::to_string(run.history.size()) + " epochs of metrics for " +
@@ -275,7 +341,7 @@ std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, con
     return run.history;
   };
   for (std::size_t epoch = loader.epoch() + 1; epoch <= config.epochs; ++epoch) {
-    if (run.epoch_batches == 0) run.epoch_lr = optimizer->group(0).options().lr();  // else resumed mid-epoch
+    if (loader.position() == 0) run.epoch_lr = optimizer->group(0).options().lr();  // else resumed mid-epoch
     const auto epoch_start = std::chrono::steady_clock::now();
     std::span<const std::size_t> indices;
     while (loader.next(indices)) {
@@ -287,9 +353,12 @@ std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, con
       loader.gather(indices, inputs, labels);
       const double loss = model.loss(inputs, labels, true);
       if (hooks.before_step) hooks.before_step(*optimizer);
-      optimizer->step();
-      run.epoch_loss_sum += loss;
-      ++run.epoch_batches;
+      // The epoch's training loss is the mean over the steps taken: a step skipped for a non-finite
+      // gradient (NonFinitePolicy::Skip) and a non-finite loss would make it NaN and tell nothing.
+      if (optimizer->step() && std::isfinite(loss)) {
+        run.epoch_loss_sum += loss;
+        ++run.epoch_batches;
+      }
       ++run.steps;
       if (hooks.on_step) {
         const double now = training_seconds +

@@ -51,7 +51,8 @@ struct StepMetrics {
 struct EpochMetrics {
   std::size_t epoch;            // 1-based
   std::size_t steps;            // optimizer steps so far
-  double train_loss;            // mean of the epoch's batch losses
+  double train_loss;            // mean of the batch losses of the epoch's steps taken (a step skipped for a
+                                // non-finite gradient, or a non-finite loss, is not counted; NaN if none is)
   double test_loss;
   double test_accuracy;         // fraction in [0, 1]
   double seconds;               // training time so far (evaluation excluded)
@@ -75,6 +76,10 @@ struct Evaluation {
   double loss;
   double accuracy;
 };
+
+// Throws InvalidArgument unless a model of these layer sizes takes the data set's features as inputs and
+// has an output for each of its classes.
+void check_model_fits(const std::vector<std::size_t>& layers, const Dataset& data);
 
 // Mean loss and accuracy over a whole data set, in chunks of 1000 samples.
 Evaluation evaluate(MLP<float>& model, const Dataset& data);
