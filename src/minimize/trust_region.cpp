@@ -1,0 +1,99 @@
+// Trust-region Newton (Nocedal & Wright, Algorithm 4.1) around the three subproblem solvers of
+// trust_subproblem.hpp.
+//
+// The radius update departs from the textbook's (and SciPy's) in one place: after a poor step
+// (ratio < 1/4) the radius becomes ||p|| / 4 rather than radius / 4. The two agree when p reached the
+// boundary; when p was interior (a Newton step shorter than the radius), radius / 4 can still exceed
+// ||p||, and the next iteration would solve the same subproblem and pay one more evaluation for the same
+// rejected step (Conn, Gould & Toint, Trust-Region Methods, sec. 6.1, allow any radius in
+// [gamma_1 ||p||, gamma_2 ||p||]).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "descent/error.hpp"
+#include "descent/minimize/derivatives.hpp"
+#include "minimize/driver.hpp"
+#include "minimize/trust_subproblem.hpp"
+
+namespace descent::detail {
+
+MinimizeResult run_trust_region(Driver& driver, const Objective& objective, const TrustRegionOptions& options) {
+  const bool exact = options.solver == TrustRegionSolver::kExact;
+  if (exact && !objective.has_hessian()) {
+    throw InvalidArgument("minimize: trust-exact needs an objective with a Hessian (has_hessian() is false); "
+                          "trust-ncg and trust-krylov need only Hessian-vector products");
+  }
+  if (auto stop = driver.start()) return driver.finish(*stop);
+  const std::size_t n = objective.dimension();
+  const std::size_t max_inner =
+      options.max_inner_iterations > 0 ? static_cast<std::size_t>(options.max_inner_iterations) : n;
+  const bool analytic = objective.has_hessian_vector_product();
+  std::vector<double> h(exact ? n * n : 0), trial(n), trial_grad(n);
+  bool hessian_current = false;  // h is the Hessian at driver.x()
+  // H(x) v at the current point: the objective's, else central differences of gradients (2 evaluations,
+  // counted as such), with the step of the derivatives toolbox.
+  const HessianTimes hessian_times = [&](std::span<const double> v, std::span<double> hv) {
+    if (analytic) {
+      objective.hessian_vector_product(driver.x(), v, hv);
+    } else {
+      const std::vector<double> product = derivatives::hessian_vector_product(driver.counted(), driver.x(), v);
+      std::copy(product.begin(), product.end(), hv.begin());
+    }
+    driver.count_hessian_vector_product();
+  };
+  double radius = options.initial_radius;
+  for (;;) {
+    const auto x = driver.x();
+    const auto g = driver.gradient();
+    const double g_norm = norm2(g);
+    TrustStep step;
+    if (exact) {
+      if (!hessian_current) {
+        objective.hessian(x, h);
+        driver.count_hessian();
+        if (!finite(0.0, h)) return driver.finish(StopReason::kNonFinite);
+        hessian_current = true;
+      }
+      step = exact_dense(h, g, radius, options.boundary_tolerance, options.hard_case_tolerance);
+    } else {
+      // The inexact-Newton forcing term of Newton-CG: a relative residual of min(0.5, sqrt(||g||)).
+      const double tolerance = std::min(0.5, std::sqrt(g_norm)) * g_norm;
+      step = options.solver == TrustRegionSolver::kSteihaugCG ? steihaug_cg(g, hessian_times, radius, tolerance, max_inner)
+                                                              : gltr(g, hessian_times, radius, tolerance, max_inner);
+    }
+    if (!finite(step.model_change, step.p)) return driver.finish(StopReason::kNonFinite);
+    if (!(step.model_change < 0.0)) return driver.finish(StopReason::kNoModelDecrease);
+    for (std::size_t i = 0; i < n; ++i) trial[i] = x[i] + step.p[i];
+    const double value = driver.evaluate(trial, trial_grad);
+    // The ratio of actual to predicted decrease, both raised by 10 eps max(1, |f|) (Conn, Gould & Toint,
+    // Trust-Region Methods, sec. 17.4.2): once both are below what f's rounding can resolve, near a
+    // minimizer, the ratio tends to 1 rather than to noise, and the step is taken. A non-finite trial
+    // counts as a failed step: the radius shrinks and x stays.
+    const double resolution = 10.0 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::abs(driver.value()));
+    const double ratio = finite(value, trial_grad)
+                             ? (driver.value() - value + resolution) / (-step.model_change + resolution)
+                             : -std::numeric_limits<double>::infinity();
+    if (ratio < 0.25) {
+      radius = 0.25 * norm2(step.p);
+    } else if (ratio > 0.75 && step.on_boundary) {
+      radius = std::min(2.0 * radius, options.max_radius);
+    }
+    if (ratio > options.accept) {
+      hessian_current = false;
+      if (auto stop = driver.advance(trial, value, trial_grad)) return driver.finish(*stop);
+    } else {
+      if (auto stop = driver.budget()) return driver.finish(*stop);
+      // A radius below the spacing of doubles near x cannot move x any more.
+      double x_scale = 1.0;
+      for (const double e : x) x_scale = std::max(x_scale, std::abs(e));
+      if (!(radius > std::numeric_limits<double>::epsilon() * x_scale)) {
+        return driver.finish(StopReason::kNoModelDecrease);
+      }
+    }
+  }
+}
+
+}  // namespace descent::detail
