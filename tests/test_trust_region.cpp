@@ -50,7 +50,7 @@ struct Solutions {
 };
 Solutions solve_all(const std::vector<double>& h, const std::vector<double>& g, double radius) {
   return {detail::steihaug_cg(g, times(h), radius, 1e-14, 50), detail::exact_dense(h, g, radius, 1e-12, 1e-12),
-          detail::gltr(g, times(h), radius, 1e-14, 50)};
+          detail::gltr(g, times(h), radius, 1e-14, 1e-14, 50)};
 }
 
 // For a diagonal H, the boundary solution is p_i = -g_i / (h_i + lambda) with ||p(lambda)|| = radius:

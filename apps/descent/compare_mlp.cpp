@@ -11,7 +11,7 @@
 namespace descent::cli {
 namespace {
 
-bool is_first_order(const Preset& p) { return p.optimizer != "newton" && p.optimizer != "newton-cg" && p.optimizer != "lbfgs"; }
+bool is_first_order(const Preset& p) { return !is_second_order(p); }
 
 std::string plot_lines(const std::vector<TrainRun>& runs, const std::string& file, const std::string& using_columns,
                        const std::string& style = "with lines lw 1.5") {

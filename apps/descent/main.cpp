@@ -15,7 +15,6 @@
 #include "compare_mlp.hpp"
 #include "lr_find.hpp"
 #include "train.hpp"
-#include "convergence.hpp"
 #include "descent/descent.hpp"
 #include "descent/minimize/test_problems.hpp"
 #include "presets.hpp"
@@ -207,21 +206,6 @@ int main(int argc, char** argv) {
   options->add_option("optimizer", options_of, "library optimizer name")->required();
   options->add_flag("--markdown", markdown, "print a Markdown table (as in docs/optimizers.md)");
 
-  bool problems_json = false;
-  auto* problems = app.add_subcommand("problems", "Print every test problem of the convergence table (start, f, "
-                                                  "gradient, minimum, minimizers) as JSON");
-  problems->add_flag("--json", problems_json, "JSON output (the only format)")->required();
-
-  cli::ConvergenceConfig convergence_config;
-  auto* convergence = app.add_subcommand("convergence", "Run Newton, Newton-CG, L-BFGS and every first-order "
-                                                        "optimizer on every test problem to ||grad f|| <= 1e-6; "
-                                                        "write the table beside SciPy's results");
-  convergence->add_option("--scipy", convergence_config.scipy, "SciPy's results (scripts/scipy_convergence.py)")
-      ->required();
-  convergence->add_option("--out", convergence_config.out, "the Markdown document to write")->capture_default_str();
-  convergence->add_option("-j,--jobs", convergence_config.jobs, "worker threads (default: all hardware threads)")
-      ->check(integer_between(1, 1024));
-
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -249,11 +233,6 @@ int main(int argc, char** argv) {
                     << std::setw(16) << f.range_text() << f.meaning << "\n";
         }
       }
-    } else if (app.got_subcommand("problems")) {
-      cli::print_problems_json(std::cout);
-    } else if (app.got_subcommand("convergence")) {
-      cli::run_convergence(convergence_config, std::cout);
-      std::cout << "wrote " << convergence_config.out.string() << "\n";
     } else if (app.got_subcommand("lr-find")) {
       lr_find_command.plots = !lr_find_no_plots;
       try {

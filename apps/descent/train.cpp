@@ -57,7 +57,7 @@ std::string schedule_help() {
 
 void check_trainable(const std::string& optimizer) {
   const Preset preset = find_preset(optimizer);
-  if (preset.optimizer == "newton" || preset.optimizer == "newton-cg" || preset.optimizer == "lbfgs") {
+  if (is_second_order(preset)) {
     throw InvalidArgument("'" + optimizer + "' is a second-order method for functions (descent compare --function); "
                           "train a network with a first-order optimizer (descent list)");
   }

@@ -317,7 +317,7 @@ TrustStep exact_tridiagonal(std::span<const double> diagonal, std::span<const do
 }
 
 TrustStep gltr(std::span<const double> g, const HessianTimes& hessian, double radius, double tolerance,
-               std::size_t max_iterations) {
+               double boundary_tolerance, std::size_t max_iterations) {
   const std::size_t n = g.size();
   const double g_norm = norm(g);
   std::vector<std::vector<double>> basis;  // Q: the Lanczos vectors
@@ -346,7 +346,11 @@ TrustStep gltr(std::span<const double> g, const HessianTimes& hessian, double ra
     // The subspace problem is small and its matrix tridiagonal: solve it tightly.
     reduced = exact_tridiagonal(alphas, betas, reduced_g, radius, 1e-8, 1e-8);
     const bool invariant = beta <= 64.0 * std::numeric_limits<double>::epsilon() * scale;
-    if (invariant || beta * std::abs(reduced.p.back()) <= tolerance || k + 1 >= max_iterations || k + 1 >= n) break;
+    const double residual = beta * std::abs(reduced.p.back());
+    if (invariant || residual <= (reduced.on_boundary ? boundary_tolerance : tolerance) || k + 1 >= max_iterations ||
+        k + 1 >= n) {
+      break;
+    }
     betas.push_back(beta);
     for (std::size_t i = 0; i < n; ++i) q[i] = w[i] / beta;
   }

@@ -48,9 +48,10 @@ TrustStep exact_tridiagonal(std::span<const double> diagonal, std::span<const do
 // space span{g, Hg, ..., H^(k-1) g} and the tridiagonal T_k = Q_k^T H Q_k; the model is minimized exactly
 // over that space (exact_tridiagonal on T_k), which is the CG point while that is interior and positive
 // definite, and unlike Steihaug's CG keeps improving along the boundary after reaching it. Stops when the
-// residual of the subspace solution, beta_(k+1) |h_k|, is below `tolerance`, or the space is invariant.
+// residual of the subspace solution, beta_(k+1) |h_k| = ||(H + lambda I) p + g||, is below `tolerance` (an
+// interior solution) or `boundary_tolerance` (one on the boundary), or the space is invariant.
 // The basis is re-orthogonalized (classical Gram-Schmidt, twice) so that ||Q h|| = ||h||.
 TrustStep gltr(std::span<const double> g, const HessianTimes& hessian, double radius, double tolerance,
-               std::size_t max_iterations);
+               double boundary_tolerance, std::size_t max_iterations);
 
 }  // namespace descent::detail
