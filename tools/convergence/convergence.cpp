@@ -1062,10 +1062,12 @@ void write_trust_region(const std::vector<ProblemResults>& results, const ScipyR
   md << "## Table 3: trust-region Newton against SciPy\n\n"
      << "Evaluations of (f, ∇f) to ‖∇f‖ ≤ " << number(kTarget) << ", rejected steps included; then the "
         "Hessian-vector products (trust-ncg, trust-krylov) or dense Hessians (trust-exact) up to that moment. "
-        "descent's `TrustRegionOptions{}` has SciPy's defaults (initial radius 1, largest radius 1000, accept "
-        "at ratio > 0.15, shrink below 1/4, double above 3/4 on the boundary), except that a poor step "
-        "shrinks the radius to ‖p‖/4 rather than radius/4, and that the ratio carries Conn, Gould & Toint's "
-        "guard against rounding (docs/minimize.md).\n\n"
+        "descent's `TrustRegionOptions{}` has SciPy's defaults and radius update (initial radius 1, largest "
+        "radius 1000, accept at ratio > 0.15, radius/4 below 1/4, twice the radius above 3/4 on the boundary); "
+        "its ratio carries Conn, Gould & Toint's guard against rounding. The subproblems are solved by "
+        "descent's own code (docs/minimize.md): Steihaug's CG with SciPy's forcing term; Moré–Sorensen with "
+        "SciPy's tolerances (0.1, 0.2) but its own safeguards; GLTR with a boundary tolerance of "
+        "min(0.05, 0.1‖∇f‖)·‖∇f‖ where SciPy calls TRLIB.\n\n"
      << "| problem | n |";
   for (const Pair& p : pairs) md << " " << p.ours << " | " << (p.dense ? "H" : "H·v") << " | SciPy " << p.theirs
                                  << " | " << (p.dense ? "H" : "H·v") << " |";
