@@ -36,6 +36,7 @@ constexpr std::size_t kFirstOrderIterations = 10000;
 constexpr std::size_t kOtherIterations = 10000;  // L-BFGS needs about 5000 on rosenbrock-1000
 // Methods that factor a dense Hessian (Newton, trust-exact, on both sides) run up to this dimension: at
 // n = 1000 each factorization costs about 3e8 flops, and thousands of iterations would take an hour.
+// (SciPy's BFGS is not run above it either: scipy_convergence.py.)
 constexpr std::size_t kMaxDenseDimension = 100;
 constexpr std::size_t kMaxEvaluations = 20000;
 // L-BFGS (and SciPy's L-BFGS-B) also run from perturbed starts, to tell a systematic difference in their counts
@@ -607,8 +608,9 @@ void write_header(const ConvergenceConfig& config, const ScipyResults& scipy, st
         "own stopping tests are off (`gtol = 0` for BFGS and the trust-region methods, `ftol = gtol = 0` for "
         "L-BFGS-B, `xtol = 1e-300` for Newton-CG, whose loop does not start with 0) so that only the common "
         "target and the limits end a run; Newton-CG, trust-ncg and trust-krylov get the exact Hessian-vector "
-        "product (`hessp`), trust-exact the exact Hessian (`hess`). The dense methods (Newton, trust-exact) are "
-        "not run above n = " << kMaxDenseDimension << ", on either side.\n"
+        "product (`hessp`), trust-exact the exact Hessian (`hess`). The dense methods are not run above n = "
+     << kMaxDenseDimension << ": Newton and trust-exact on both sides, which factor the n × n Hessian, and "
+        "SciPy's BFGS, which updates its n × n inverse Hessian with two n × n matrix products per iteration.\n"
      << "- **Cross-check.** `tools/convergence/scipy_convergence.py` implements every problem again in NumPy "
         "from its "
         "formulas and first checks f, ∇f (to 1e-12 relative) and the Hessian (to 1e-10) at every start against "
