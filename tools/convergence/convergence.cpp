@@ -718,7 +718,8 @@ void write_table1(const std::vector<ProblemResults>& results, const ScipyResults
     const Outcome& newton_cg = r.second_order.at("Newton-CG");
     const Outcome& lbfgs = r.second_order.at("L-BFGS");
     md << "| " << r.entry->id << " | " << r.entry->problem.objective->dimension() << " | "
-       << cell(newton, kOtherIterations) << " | " << newton.hessians << " | " << cell(newton_cg, kOtherIterations)
+       << cell(newton, kOtherIterations) << " | " << (newton.skipped ? std::string("–") : std::to_string(newton.hessians))
+       << " | " << cell(newton_cg, kOtherIterations)
        << " | " << newton_cg.hessian_vector_products << " | " << cell(lbfgs, kOtherIterations) << " |";
     const auto it = scipy.runs.find(r.entry->id);
     for (const std::string& m : scipy_methods()) {
@@ -1111,7 +1112,9 @@ void write_trust_region(const std::vector<ProblemResults>& results, const ScipyR
        << " of " << t.no_more.size() + t.more.size() << " problems that both solve (or both leave for f → −∞)";
     if (!t.more.empty()) md << "; more on " << join(t.more, "; ", "; ");
     md << ".";
-    if (!t.other.empty()) md << " Not comparable (one side did not reach the target): " << join(t.other, "; ", "; ") << ".";
+    if (!t.other.empty()) {
+      md << " Not compared (neither side, or only one, reached the target): " << join(t.other, "; ", "; ") << ".";
+    }
     md << "\n";
   }
   md << "\n";
