@@ -1177,8 +1177,9 @@ void write_document(const ConvergenceConfig& config, const std::vector<ProblemRe
   write_table1(results, scipy, md);
   write_lbfgs_analysis(results, scipy, md);
   write_newton_cg_analysis(results, scipy, md);
-  write_trust_region(results, scipy, md);
   write_table2(results, md);
+  md << "\n";
+  write_trust_region(results, scipy, md);
 }
 
 }  // namespace
