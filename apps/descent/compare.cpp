@@ -48,15 +48,13 @@ double distance_to_minimizer(const TestProblem& fn, const Point& p) {
 // The minimize() method a preset stands for: a first-order optimizer at learning rate lr, or a
 // second-order method (which has no learning rate to tune).
 Method method_of(const Preset& preset, double lr) {
-  if (preset.optimizer == "newton") return NewtonOptions{};
-  if (preset.optimizer == "newton-cg") return NewtonCGOptions{};
-  if (preset.optimizer == "lbfgs") {
-    LBFGSOptions options;
-    options.line_search = LineSearch::StrongWolfe;
-    options.history_size = 10;
-    options.tolerance_grad = 0.0;  // the comparison's own target decides when to stop
-    options.tolerance_change = 0.0;
-    return options;
+  if (is_second_order(preset)) {
+    Method method = second_order_method(preset.optimizer);
+    if (auto* lbfgs = std::get_if<LBFGSOptions>(&method)) {
+      lbfgs->tolerance_grad = 0.0;  // the comparison's own target decides when to stop
+      lbfgs->tolerance_change = 0.0;
+    }
+    return method;
   }
   auto options = preset.options;
   options["lr"] = lr;
@@ -100,7 +98,7 @@ std::pair<double, double> score(const TestProblem& fn, const Run& run) {
 // a minimum (the saddle) has no such rate worth picking -- the largest escapes in one step -- so there
 // every optimizer takes the same rate, and the picture shows who escapes the saddle at equal step size.
 bool tuned(const TestProblem& fn, const CompareConfig& config) { return config.lr <= 0.0 && has_minimum(fn); }
-bool has_learning_rate(const Preset& preset) { return !second_order(preset); }
+bool has_learning_rate(const Preset& preset) { return !is_second_order(preset); }
 double fixed_lr(const CompareConfig& config) { return config.lr > 0.0 ? config.lr : 0.01; }
 
 Run best_run(const TestProblem& fn, const Preset& preset, const CompareConfig& config) {
@@ -264,12 +262,6 @@ void write_plots(const std::filesystem::path& dir, const TestProblem& fn, const 
 }
 
 }  // namespace
-
-std::vector<double> learning_rate_grid() {
-  std::vector<double> grid;
-  for (int k = -8; k <= 6; ++k) grid.push_back(std::pow(10.0, k / 2.0));
-  return grid;
-}
 
 std::filesystem::path run_compare(const CompareConfig& config, std::ostream& log) {
   const TestProblem fn = make_test_problem(config.function);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "lr_grid.hpp"
 #include "presets.hpp"
 
 namespace descent::cli {
@@ -24,8 +25,5 @@ struct CompareConfig {
 // Writes <out>/<function>/{summary.md, summary.csv, runs/*.csv, loss.*, paths.*} and prints a summary.
 // Returns the report folder.
 std::filesystem::path run_compare(const CompareConfig& config, std::ostream& log);
-
-// The learning rates tried when tuning: 1e-4 to 1e3 in steps of sqrt(10).
-std::vector<double> learning_rate_grid();
 
 }  // namespace descent::cli

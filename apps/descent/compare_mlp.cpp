@@ -33,7 +33,7 @@ std::filesystem::path run_mlp_compare(const MlpCompareConfig& config, const nn::
   std::filesystem::create_directories(dir / "runs");
   std::vector<Preset> presets;
   for (const Preset& p : config.optimizers.empty() ? cli::presets() : config.optimizers) {
-    if (second_order(p)) {
+    if (is_second_order(p)) {
       if (!config.optimizers.empty()) throw InvalidArgument("'" + p.name + "' is a second-order method for functions");
       continue;
     }

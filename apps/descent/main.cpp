@@ -18,7 +18,6 @@
 #include "compare_mlp.hpp"
 #include "lr_find.hpp"
 #include "train.hpp"
-#include "convergence.hpp"
 #include "descent/descent.hpp"
 #include "descent/minimize/test_problems.hpp"
 #include "names.hpp"
@@ -128,7 +127,7 @@ CLI::Validator positive_real() {
 
 void print_list(std::ostream& out) {
   out << "Optimizer presets (descent compare --optimizers NAME,...):\n";
-  for (const cli::Preset& p : cli::presets()) out << "  " << std::left << std::setw(11) << p.name << p.description << "\n";
+  for (const cli::Preset& p : cli::presets()) out << "  " << std::left << std::setw(14) << p.name << p.description << "\n";
   out << "\nLibrary optimizers (descent options NAME):\n ";
   for (const auto name : optimizer_names()) out << " " << name;
   out << "\n\nTest functions (descent compare --function NAME):\n";
@@ -270,21 +269,6 @@ int main(int argc, char** argv) {
   options->add_option("optimizer", options_of, "a preset or library optimizer (any case)")->required();
   options->add_flag("--markdown", markdown, "print a Markdown table (as in docs/optimizers.md)");
 
-  bool problems_json = false;
-  auto* problems = app.add_subcommand("problems", "Print every test problem of the convergence table (start, f, "
-                                                  "gradient, minimum, minimizers) as JSON");
-  problems->add_flag("--json", problems_json, "JSON output (the only format)")->required();
-
-  cli::ConvergenceConfig convergence_config;
-  auto* convergence = app.add_subcommand("convergence", "Run Newton, Newton-CG, L-BFGS and every first-order "
-                                                        "optimizer on every test problem to ||grad f|| <= 1e-6; "
-                                                        "write the table beside SciPy's results");
-  convergence->add_option("--scipy", convergence_config.scipy, "SciPy's results (scripts/scipy_convergence.py)")
-      ->required();
-  convergence->add_option("--out", convergence_config.out, "the Markdown document to write")->capture_default_str();
-  convergence->add_option("-j,--jobs", convergence_config.jobs, "worker threads (default: all hardware threads)")
-      ->check(unsigned_between(1, 1024));
-
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -299,7 +283,7 @@ int main(int argc, char** argv) {
       cli::Preset preset;
       std::unique_ptr<Options> o;
       usage_check([&] { preset = cli::resolve_optimizer(options_of); });
-      if (cli::second_order(preset)) {
+      if (cli::is_second_order(preset)) {
         throw UsageError("'" + options_of + "' is a method for functions (descent compare --function); its settings "
                          "are in docs/minimize.md, not an option table");
       }
@@ -317,11 +301,6 @@ int main(int argc, char** argv) {
                     << std::setw(16) << f.range_text() << f.meaning << "\n";
         }
       }
-    } else if (app.got_subcommand("problems")) {
-      cli::print_problems_json(std::cout);
-    } else if (app.got_subcommand("convergence")) {
-      cli::run_convergence(convergence_config, std::cout);
-      std::cout << "wrote " << convergence_config.out.string() << "\n";
     } else if (app.got_subcommand("lr-find")) {
       lr_find_command.plots = !lr_find_no_plots;
       usage_check([&] {
@@ -354,10 +333,10 @@ int main(int argc, char** argv) {
                      "applies to compare --function only (on data each optimizer trains at its usual rate)");
       mlp_config.optimizers = resolve(optimizer_names_given);
       if (optimizer_names_given.empty()) {
-        std::erase_if(mlp_config.optimizers, [](const cli::Preset& p) { return cli::second_order(p); });
+        std::erase_if(mlp_config.optimizers, [](const cli::Preset& p) { return cli::is_second_order(p); });
       }
       for (const cli::Preset& p : mlp_config.optimizers) {
-        if (cli::second_order(p)) {
+        if (cli::is_second_order(p)) {
           throw UsageError("'" + p.name + "' is a second-order method for functions: compare --function NAME "
                            "--optimizers " + p.name + ", or leave it out of a comparison on data");
         }

@@ -39,10 +39,6 @@ std::vector<Preset> resolve_optimizers(const std::vector<std::string>& names) {
   return out;
 }
 
-bool second_order(const Preset& preset) {
-  return preset.optimizer == "newton" || preset.optimizer == "newton-cg" || preset.optimizer == "lbfgs";
-}
-
 std::map<std::string, double> parse_settings(std::string_view optimizer, const std::vector<std::string>& settings) {
   const std::unique_ptr<Options> options = make_options(optimizer);
   std::map<std::string, double> out;

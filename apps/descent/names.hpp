@@ -17,9 +17,6 @@ Preset resolve_optimizer(std::string_view name);
 // Each named preset once, in the order given (a name given twice runs once); empty: every preset.
 std::vector<Preset> resolve_optimizers(const std::vector<std::string>& names);
 
-// Newton, Newton-CG and L-BFGS: methods for functions with a Hessian or line search, not mini-batches.
-bool second_order(const Preset& preset);
-
 // `--set name=value` arguments as overrides: a number, or true/false for a Bool option. Each name and
 // value is checked against `optimizer`'s option table (Options::set): throws NotFound for an unknown
 // name and InvalidArgument for a malformed setting, a value out of range or a name given twice.

@@ -2,6 +2,7 @@
 
 #include "descent/error.hpp"
 #include "descent/factory.hpp"
+#include "descent/minimize/minimize.hpp"
 
 namespace descent::cli {
 
@@ -24,8 +25,18 @@ const std::vector<Preset>& presets() {
       {"newton", "newton", {}, "Newton's method: shifted Cholesky, Armijo backtracking"},
       {"newton-cg", "newton-cg", {}, "Newton-CG: Hessian-vector products only"},
       {"lbfgs", "lbfgs", {}, "L-BFGS, history 10, strong-Wolfe line search"},
+      {"trust-ncg", "trust-ncg", {}, "trust-region Newton, Steihaug-Toint CG: Hessian-vector products only"},
+      {"trust-exact", "trust-exact", {}, "trust-region Newton, More-Sorensen exact subproblem: dense Hessian"},
+      {"trust-krylov", "trust-krylov", {}, "trust-region Newton, GLTR Lanczos subproblem: Hessian-vector products"},
   };
   return all;
+}
+
+bool is_second_order(const Preset& preset) {
+  for (const std::string_view name : second_order_method_names()) {
+    if (preset.optimizer == name) return true;
+  }
+  return false;
 }
 
 Preset find_preset(std::string_view name) {

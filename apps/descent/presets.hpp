@@ -16,8 +16,11 @@ struct Preset {
 };
 
 // gd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adam-nobc, adamw, adamax, nadam, radam,
-// lars, lamb, and the second-order methods newton, newton-cg and lbfgs.
+// lars, lamb, and the second-order methods (descent::second_order_method_names(): newton, newton-cg,
+// lbfgs, trust-ncg, trust-exact, trust-krylov).
 const std::vector<Preset>& presets();
+// Whether the preset is a second-order method for functions (no learning rate, not for training).
+bool is_second_order(const Preset& preset);
 // A preset by name, or a bare optimizer name with its defaults. Throws NotFound.
 Preset find_preset(std::string_view name);
 

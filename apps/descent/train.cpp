@@ -59,7 +59,7 @@ std::string schedule_help() {
 }
 
 void check_trainable(const std::string& optimizer) {
-  if (second_order(resolve_optimizer(optimizer))) {
+  if (is_second_order(resolve_optimizer(optimizer))) {
     throw InvalidArgument("'" + optimizer + "' is a second-order method for functions (descent compare --function); "
                           "train a network with a first-order optimizer (descent list)");
   }

@@ -38,6 +38,9 @@ class Driver {
                                     bool partial = false);
   // Mini-batch SGD: the gradient and value-change rules on a full evaluation at the current point.
   std::optional<StopReason> check_full();
+  // The iteration, evaluation and time limits alone: for a method that evaluated a point it then
+  // rejected (a trust-region step), which is no iteration but spent an evaluation.
+  std::optional<StopReason> budget();
 
   const std::vector<double>& x() const { return x_; }
   double value() const { return value_; }
@@ -62,7 +65,6 @@ class Driver {
   };
 
   std::optional<StopReason> observe(double value, double gradient_norm);
-  std::optional<StopReason> budget();
 
   const Objective& objective_;
   Stopping stopping_;

@@ -1,5 +1,5 @@
 // minimize(): the dispatch, the option checks, and the first-order and L-BFGS runs.
-// Newton and Newton-CG are in newton.cpp; the shared loop is the Driver (driver.hpp).
+// Newton and Newton-CG are in newton.cpp, the trust-region methods in trust_region.cpp; the shared loop is the Driver (driver.hpp).
 #include "descent/minimize/minimize.hpp"
 
 #include <cmath>
@@ -15,6 +15,7 @@ namespace descent {
 namespace detail {
 MinimizeResult run_newton(Driver& driver, const Objective& objective, const NewtonOptions& options);
 MinimizeResult run_newton_cg(Driver& driver, const Objective& objective, const NewtonCGOptions& options);
+MinimizeResult run_trust_region(Driver& driver, const Objective& objective, const TrustRegionOptions& options);
 }  // namespace detail
 
 namespace {
@@ -120,6 +121,54 @@ void NewtonCGOptions::validate() const {
   require(max_cg_iterations >= 0, "NewtonCG", "max_cg_iterations", max_cg_iterations, "0 (the dimension) or more");
 }
 
+void TrustRegionOptions::validate() const {
+  require(initial_radius > 0.0 && std::isfinite(initial_radius), "TrustRegion", "initial_radius", initial_radius,
+          "in (0, inf)");
+  require(max_radius >= initial_radius && std::isfinite(max_radius), "TrustRegion", "max_radius", max_radius,
+          "finite and at least initial_radius");
+  require(accept >= 0.0 && accept < 0.25, "TrustRegion", "accept", accept, "in [0, 0.25)");
+  require(max_inner_iterations >= 0, "TrustRegion", "max_inner_iterations", max_inner_iterations,
+          "0 (the dimension) or more");
+  require(boundary_tolerance > 0.0 && boundary_tolerance < 1.0, "TrustRegion", "boundary_tolerance",
+          boundary_tolerance, "in (0, 1)");
+  require(hard_case_tolerance > 0.0 && hard_case_tolerance < 1.0, "TrustRegion", "hard_case_tolerance",
+          hard_case_tolerance, "in (0, 1)");
+  require(solver == TrustRegionSolver::kSteihaugCG || solver == TrustRegionSolver::kExact ||
+              solver == TrustRegionSolver::kKrylov,
+          "TrustRegion", "solver", static_cast<double>(solver), "kSteihaugCG, kExact or kKrylov");
+}
+
+namespace {
+constexpr std::string_view kSecondOrderNames[] = {"newton",    "newton-cg",   "lbfgs",
+                                                  "trust-ncg", "trust-exact", "trust-krylov"};
+}  // namespace
+
+std::span<const std::string_view> second_order_method_names() { return kSecondOrderNames; }
+
+Method second_order_method(std::string_view name) {
+  if (name == "newton") return NewtonOptions{};
+  if (name == "newton-cg") return NewtonCGOptions{};
+  if (name == "lbfgs") {
+    LBFGSOptions options;
+    options.line_search = LineSearch::StrongWolfe;
+    options.history_size = 10;
+    return options;
+  }
+  TrustRegionOptions trust;
+  if (name == "trust-ncg") return trust;
+  if (name == "trust-exact") {
+    trust.solver = TrustRegionSolver::kExact;
+    return trust;
+  }
+  if (name == "trust-krylov") {
+    trust.solver = TrustRegionSolver::kKrylov;
+    return trust;
+  }
+  std::string known;
+  for (const std::string_view n : kSecondOrderNames) known += (known.empty() ? "" : ", ") + std::string(n);
+  throw NotFound("unknown second-order method '" + std::string(name) + "' (known: " + known + ")");
+}
+
 std::string_view to_string(StopReason reason) {
   switch (reason) {
     case StopReason::kGradientTolerance: return "gradient tolerance reached";
@@ -132,6 +181,7 @@ std::string_view to_string(StopReason reason) {
     case StopReason::kCallback: return "stopped by the callback";
     case StopReason::kLineSearchFailed: return "line search failed";
     case StopReason::kSmallDirectionalDerivative: return "directional derivative below tolerance_change";
+    case StopReason::kNoModelDecrease: return "the trust-region model predicts no decrease";
   }
   return "unknown";
 }
@@ -150,9 +200,12 @@ MinimizeResult minimize(const Objective& objective, std::vector<double> x, const
         } else if constexpr (std::is_same_v<M, NewtonOptions>) {
           m.validate();
           return detail::run_newton(driver, objective, m);
-        } else {
+        } else if constexpr (std::is_same_v<M, NewtonCGOptions>) {
           m.validate();
           return detail::run_newton_cg(driver, objective, m);
+        } else {
+          m.validate();
+          return detail::run_trust_region(driver, objective, m);
         }
       },
       method);

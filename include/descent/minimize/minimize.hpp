@@ -56,7 +56,39 @@ struct NewtonCGOptions {
   void validate() const;
 };
 
-using Method = std::variant<FirstOrder, NewtonOptions, NewtonCGOptions, LBFGSOptions>;
+// Trust-region Newton: at x, a step p that (approximately) minimizes the quadratic model
+// m(p) = f + g.p + p.Hp/2 within ||p|| <= radius, accepted when the actual decrease is more than
+// `accept` times the model's; the radius shrinks to ||p|| / 4 when the model was poor (ratio < 1/4)
+// and doubles, up to max_radius, when it was good (ratio > 3/4) and p reached the boundary
+// (Nocedal & Wright, Algorithm 4.1). The subproblem solver:
+enum class TrustRegionSolver : unsigned char {
+  kSteihaugCG,  // "trust-ncg": CG on the model, stopped at the boundary or following negative curvature
+                // to it (Steihaug 1983, Toint 1981; N&W Algorithm 7.2); Hessian-vector products only
+  kExact,       // "trust-exact": (H + lambda I) p = -g by Cholesky, lambda by Newton's method on the
+                // secular equation, the hard case included (More & Sorensen 1983; N&W Algorithm 4.3); dense H
+  kKrylov,      // "trust-krylov": the model minimized exactly over the Lanczos (Krylov) subspace,
+                // continued past the boundary (Gould, Lucidi, Roma & Toint 1999, GLTR); products only
+};
+
+struct TrustRegionOptions {
+  TrustRegionSolver solver = TrustRegionSolver::kSteihaugCG;
+  double initial_radius = 1.0;
+  double max_radius = 1000.0;
+  double accept = 0.15;                // eta: accept the step when actual / predicted decrease > this
+  int max_inner_iterations = 0;        // CG or Lanczos steps per subproblem; 0: the dimension
+  double boundary_tolerance = 0.1;     // kExact: stop when | ||p|| - radius | <= this * radius
+  double hard_case_tolerance = 0.2;    // kExact: accept a hard-case step within this relative model error
+
+  void validate() const;
+};
+
+using Method = std::variant<FirstOrder, NewtonOptions, NewtonCGOptions, LBFGSOptions, TrustRegionOptions>;
+
+// The second-order methods by name, as the command line and the convergence table call them: "newton",
+// "newton-cg", "lbfgs" (strong-Wolfe line search, history 10), "trust-ncg", "trust-exact", "trust-krylov".
+std::span<const std::string_view> second_order_method_names();
+// The method of that name with its defaults; throws NotFound naming the name and listing the known ones.
+Method second_order_method(std::string_view name);
 
 struct Stopping {
   std::size_t max_iterations = 1000;
@@ -79,6 +111,8 @@ enum class StopReason : unsigned char {
   kCallback,           // the callback returned false
   kLineSearchFailed,   // no step along a descent direction decreased f (Newton, Newton-CG)
   kSmallDirectionalDerivative,  // L-BFGS: g . d > -tolerance_change, PyTorch's test (converged along d)
+  kNoModelDecrease,    // trust region: the model predicts no decrease (the step is lost in rounding), or the
+                       // radius shrank below rounding of x
 };
 std::string_view to_string(StopReason reason);
 
@@ -118,7 +152,8 @@ struct MinimizeResult {
 };
 
 // Throws InvalidArgument for a start of the wrong length, invalid options or stopping rules, a
-// mini-batch run on an objective that is not separable, or Newton on an objective without a Hessian.
+// mini-batch run on an objective that is not separable, or Newton or trust-exact on an objective
+// without a Hessian.
 MinimizeResult minimize(const Objective& objective, std::vector<double> x, const Method& method,
                         const Stopping& stopping = {}, const Observe& observe = {});
 

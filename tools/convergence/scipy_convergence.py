@@ -1,19 +1,23 @@
 #!/usr/bin/python3
-"""SciPy's side of docs/convergence.md: scipy.optimize.minimize (BFGS, L-BFGS-B, Newton-CG) on descent's
-test problems, from the same starts, to the same target ||grad f||_2 <= 1e-6.
+"""SciPy's side of docs/convergence.md: scipy.optimize.minimize (BFGS, L-BFGS-B, Newton-CG, trust-ncg,
+trust-krylov, trust-exact) on descent's test problems, from the same starts, to the same target
+||grad f||_2 <= 1e-6.
 
-Usage: /usr/bin/python3 scripts/scipy_convergence.py PROBLEMS.json [OUT.json]
+Usage: /usr/bin/python3 tools/convergence/scipy_convergence.py PROBLEMS.json [OUT.json]
 
-PROBLEMS.json is what `descent problems --json` prints ("-" reads standard input). The problems are written
+PROBLEMS.json is what `descent-convergence problems` prints ("-" reads standard input). The problems are written
 here again in NumPy, from their formulas (include/descent/minimize/test_problems.hpp), independently of the C++
 code; logistic regression takes its generated data (inputs, labels, l2) from the export. Before anything runs,
 f, the gradient and the Hessian at every start are checked against the C++ export (f and gradient to 1e-12
 relative, the Hessian to 1e-10): a mismatch stops the script, since then the two sides would not be solving
 the same problem.
 
-Each method gets a combined fun returning (f, g) (jac=True), wrapped to count every call; Newton-CG gets a
-Hessian-vector product (hessp), counted too. SciPy's own stopping tests are switched off (gtol, ftol, xtol 0)
-so that only the common target, its iteration limit (2000) and the evaluation limit (20000) end a run.
+Each method gets a combined fun returning (f, g) (jac=True), wrapped to count every call; Newton-CG,
+trust-ncg and trust-krylov get a Hessian-vector product (hessp), trust-exact the Hessian (hess), counted
+too. The dense methods, BFGS and trust-exact, are not run above n = 100 (nor are descent's Newton and
+trust-exact). SciPy's own stopping tests
+are switched off (gtol, ftol, xtol 0) so that only the common target, its iteration limit (10000) and the
+evaluation limit (20000) end a run.
 (Newton-CG gets xtol 1e-300: with 0 its loop test `sum |update| > xtol` fails before the first iteration.)
 Recorded per run: the calls of fun made when the target was first met (at any evaluation, line-search trials
 included), the calls when an accepted iterate first met it (SciPy's callback), the Hessian-vector products
@@ -32,10 +36,15 @@ import scipy
 import scipy.optimize
 
 TARGET = 1e-6
-MAX_ITERATIONS = 2000
+MAX_ITERATIONS = 10000
+MAX_DENSE_DIMENSION = 100  # the dense methods are not run above this (nor descent's Newton and trust-exact):
+# trust-exact factors the dense Hessian, and BFGS updates its n x n inverse Hessian with two n x n matrix
+# products per iteration (2e9 flops at n = 1000, for thousands of iterations)
+DENSE_METHODS = ("BFGS", "trust-exact")
 MAX_EVALUATIONS = 20000
 UNBOUNDED_LEVEL = -1e20  # on a problem unbounded below, f under this counts as f -> -inf
-METHODS = ("BFGS", "L-BFGS-B", "Newton-CG")
+METHODS = ("BFGS", "L-BFGS-B", "Newton-CG", "trust-ncg", "trust-krylov", "trust-exact")
+HESSP_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov")
 
 
 # ---- the problems, from their formulas ------------------------------------------------------------------
@@ -56,6 +65,23 @@ def quadratic_factory(n):
     return quadratic
 
 
+def rosenbrock_tridiagonal(x):
+    """The Hessian's diagonal and off-diagonal (it is tridiagonal)."""
+    head, tail = x[:-1], x[1:]
+    diagonal = np.zeros(x.size)
+    diagonal[:-1] += 1200.0 * head ** 2 - 400.0 * tail + 2.0
+    diagonal[1:] += 200.0
+    return diagonal, -400.0 * head
+
+
+def rosenbrock_hessp(x, p):
+    diagonal, off = rosenbrock_tridiagonal(x)
+    hp = diagonal * p
+    hp[:-1] += off * p[1:]
+    hp[1:] += off * p[:-1]
+    return hp
+
+
 def rosenbrock(x):
     n = x.size
     head, tail = x[:-1], x[1:]
@@ -64,6 +90,8 @@ def rosenbrock(x):
     g = np.zeros(n)
     g[:-1] += -400.0 * head * valley - 2.0 * (1.0 - head)
     g[1:] += 200.0 * valley
+    if n > MAX_DENSE_DIMENSION:  # only products are needed there (rosenbrock_hessp); the dense one on demand
+        return f, g, None
     h = np.zeros((n, n))
     idx = np.arange(n - 1)
     h[idx, idx] += 1200.0 * head ** 2 - 400.0 * tail + 2.0
@@ -184,6 +212,21 @@ def make_function(problem):
     return None
 
 
+def hessian_of(function, x):
+    """The dense Hessian, also where `function` leaves it out (rosenbrock above MAX_DENSE_DIMENSION)."""
+    h = function(x)[2]
+    if h is None and function is rosenbrock:
+        diagonal, off = rosenbrock_tridiagonal(x)
+        h = np.diag(diagonal) + np.diag(off, 1) + np.diag(off, -1)
+    return h
+
+
+def hessp_of(function, x, p):
+    if function is rosenbrock:
+        return rosenbrock_hessp(x, p)
+    return function(x)[2] @ p
+
+
 # ---- the cross-check -----------------------------------------------------------------------------------
 
 def relative_error(mine, theirs):
@@ -226,7 +269,7 @@ def classify(problem, function, x, f):
         return ""
     if minimum is not None and f - minimum <= 1e-6 * max(1.0, abs(minimum)):
         return ""
-    h = function(np.asarray(x, float))[2]
+    h = hessian_of(function, np.asarray(x, float))
     if h is None:
         return ""
     eigenvalues = np.linalg.eigvalsh(h)
@@ -236,7 +279,11 @@ def classify(problem, function, x, f):
 
 def run(problem, function, method, start=None):
     x0 = np.array(problem["start"] if start is None else start, dtype=float)
-    state = {"calls": 0, "hv": 0, "first": None, "accepted": None, "unbounded": None, "iterations": 0,
+    if method in DENSE_METHODS and x0.size > MAX_DENSE_DIMENSION:
+        return {"skipped": True, "reached": False, "unbounded": False, "evaluations": 0, "iterations": 0,
+                "hessian_vector_products": 0, "hessians": 0, "failure": "not run", "message": "",
+                "evaluations_by_iteration": []}
+    state = {"calls": 0, "hv": 0, "h": 0, "first": None, "accepted": None, "unbounded": None, "iterations": 0,
              "by_iteration": [], "recent": [], "stop": None,
              "first_step": None}
 
@@ -250,7 +297,8 @@ def run(problem, function, method, start=None):
         gn = float(np.linalg.norm(g))
         state["recent"] = ([(x.tobytes(), f, gn)] + state["recent"])[:50]
         if state["first"] is None and math.isfinite(f) and gn <= TARGET:
-            state["first"] = {"calls": state["calls"], "hv": state["hv"], "x": x.copy(), "f": f, "gn": gn}
+            state["first"] = {"calls": state["calls"], "hv": state["hv"], "h": state["h"], "x": x.copy(), "f": f,
+                              "gn": gn}
         if problem["unbounded_below"] and f < UNBOUNDED_LEVEL:
             state["unbounded"] = state["calls"]
             raise Stop()
@@ -258,7 +306,11 @@ def run(problem, function, method, start=None):
 
     def hessp(x, p):
         state["hv"] += 1
-        return function(x)[2] @ p
+        return hessp_of(function, x, p)
+
+    def hess(x):
+        state["h"] += 1
+        return hessian_of(function, x)
 
     def callback(xk, *args):
         state["iterations"] += 1
@@ -276,26 +328,31 @@ def run(problem, function, method, start=None):
         "BFGS": {"gtol": 0.0, "maxiter": MAX_ITERATIONS},
         "L-BFGS-B": {"maxcor": 10, "ftol": 0.0, "gtol": 0.0, "maxiter": MAX_ITERATIONS, "maxfun": MAX_EVALUATIONS},
         "Newton-CG": {"xtol": 1e-300, "maxiter": MAX_ITERATIONS},  # 0 would stop at once
+        "trust-ncg": {"gtol": 0.0, "maxiter": MAX_ITERATIONS},
+        "trust-krylov": {"gtol": 0.0, "maxiter": MAX_ITERATIONS},
+        "trust-exact": {"gtol": 0.0, "maxiter": MAX_ITERATIONS},
     }[method]
     result, error = None, None
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         try:
             result = scipy.optimize.minimize(fun, x0, jac=True, method=method, callback=callback,
-                                             hessp=hessp if method == "Newton-CG" else None, options=options)
+                                             hessp=hessp if method in HESSP_METHODS else None,
+                                             hess=hess if method == "trust-exact" else None, options=options)
         except Stop:
             pass
         except Exception as e:  # noqa: BLE001 -- any failure inside SciPy is a result to report
             error = f"{type(e).__name__}: {e}"
 
     out = {"reached": False, "unbounded": False, "evaluations": state["calls"], "hessian_vector_products": state["hv"],
+           "hessians": state["h"],
            "iterations": state["iterations"], "accepted_evaluations": None, "final_f": None,
            "final_gradient_norm": None, "where": "", "failure": "", "message": "",
            "evaluations_by_iteration": [1] + state["by_iteration"], "first_step": state["first_step"],
            "final_x": None}
     first = state["first"]
     if first is not None:
-        out.update(reached=True, evaluations=first["calls"], hessian_vector_products=first["hv"],
+        out.update(reached=True, evaluations=first["calls"], hessian_vector_products=first["hv"], hessians=first["h"],
                    final_f=finite_or_none(first["f"]), final_gradient_norm=first["gn"],
                    final_x=[float(v) for v in first["x"]],
                    where=classify(problem, function, first["x"], first["f"]))
