@@ -51,6 +51,8 @@ Optimizer& Optimizer::operator=(Optimizer&&) noexcept = default;
 void Optimizer::init(std::vector<Parameter> params) { add_param_group(std::move(params)); }
 
 void Optimizer::set_num_threads(std::size_t threads) {
+  const detail::ExclusiveUse use(in_use_, name_, "set_num_threads()");
+  detail::checked_thread_count(threads, std::string(name_) + ": set_num_threads()");
   threads = threads == 0 ? default_threads() : threads;
   if (threads != threads_) pool_.reset();
   threads_ = threads;
@@ -95,6 +97,7 @@ std::vector<double> Optimizer::parallel_sum(
 void Optimizer::add_param_group(std::vector<Parameter> params) { add_param_group(std::move(params), defaults_->clone()); }
 
 void Optimizer::add_param_group(std::vector<Parameter> params, std::unique_ptr<Options> options) {
+  const detail::ExclusiveUse use(in_use_, name_, "add_param_group()");
   const std::string where = std::string(name_) + ": add_param_group (group " + std::to_string(groups_.size()) + ")";
   if (!options) throw InvalidArgument(where + ": no options given");
   if (options->optimizer() != name_) {
@@ -207,6 +210,7 @@ bool Optimizer::gradients_finite() {
 }
 
 bool Optimizer::step() {
+  const detail::ExclusiveUse use(in_use_, name_, "step()");
   // Check everything before touching anything.
   std::uint32_t needed = 0;
   bool any_grad = false;
@@ -258,6 +262,7 @@ bool Optimizer::step() {
 }
 
 void Optimizer::zero_grad() {
+  const detail::ExclusiveUse use(in_use_, name_, "zero_grad()");
   for (Record& r : records_) {
     if (r.param.has_grad()) std::memset(r.param.grad_data(), 0, r.param.size() * size_of(r.param.dtype()));
   }

@@ -13,6 +13,7 @@
 
 #include "descent/aligned_buffer.hpp"
 #include "descent/checkpoint.hpp"
+#include "descent/detail/exclusive_use.hpp"
 #include "descent/error.hpp"
 #include "descent/options.hpp"
 #include "descent/parameter.hpp"
@@ -60,6 +61,9 @@ class ParamGroup {
   std::vector<std::size_t> members_;
 };
 
+// Not thread-safe: use an optimizer from one thread at a time (step() runs its own worker threads).
+// step(), zero_grad(), set_num_threads() and add_param_group() called while another of them runs on the
+// same optimizer throw Error and change nothing, instead of racing or hanging.
 class Optimizer {
  public:
   virtual ~Optimizer();
@@ -84,7 +88,7 @@ class Optimizer {
   void zero_grad();
 
   // Threads that step() uses (counting the caller); 0 means one per core of the machine, the default.
-  // Results are bitwise the same for any number of threads.
+  // Results are bitwise the same for any number of threads. More than 1024 threads: InvalidArgument.
   void set_num_threads(std::size_t threads);
   std::size_t num_threads() const noexcept { return threads_; }
 
@@ -224,6 +228,7 @@ class Optimizer {
   NonFinitePolicy nonfinite_ = NonFinitePolicy::Raise;
   std::int64_t skipped_steps_ = 0;
   std::unique_ptr<detail::ThreadPool> pool_;  // created by the first step with enough work
+  detail::InUseFlag in_use_;                  // refuses a second thread's call while one runs
 };
 
 // Typed access to the options of an optimizer whose groups all hold OptionsT.
