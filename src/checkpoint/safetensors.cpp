@@ -141,13 +141,13 @@ template std::vector<std::int64_t> Tensor::values<std::int64_t>(std::string_view
 
 const std::string& StateDict::meta(const std::string& key) const {
   const auto it = metadata.find(key);
-  if (it == metadata.end()) throw NotFound("checkpoint: no metadata '" + key + "'");
+  if (it == metadata.end()) throw NotFound("checkpoint: no metadata '" + excerpt(key) + "'");
   return it->second;
 }
 
 const Tensor& StateDict::tensor(const std::string& name) const {
   const auto it = tensors.find(name);
-  if (it == tensors.end()) throw NotFound("checkpoint: no tensor '" + name + "'");
+  if (it == tensors.end()) throw NotFound("checkpoint: no tensor '" + excerpt(name) + "'");
   return it->second;
 }
 
