@@ -29,11 +29,11 @@ ThreadPool::ThreadPool(std::size_t threads, const Spawn& spawn) {
   } catch (const std::exception& e) {
     // The destructor does not run for a constructor that throws: the workers started so far wait on
     // wake_, which would be destroyed under them (and a joinable std::thread destroyed terminates).
-    const std::size_t started = workers_.size() + 1;
+    const std::size_t started = workers_.size();  // the caller is thread 1
     stop_and_join();
-    throw Error("thread pool: could not start thread " + std::to_string(started + 1) + " of " +
+    throw Error("thread pool: could not start thread " + std::to_string(started + 2) + " of " +
                 std::to_string(threads) + " (" + e.what() + "); the " + std::to_string(started) +
-                " started were stopped. Use fewer threads (set_num_threads)");
+                " worker threads started were stopped and joined. Use fewer threads (set_num_threads)");
   }
 }
 
