@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Times one torch.optim step (PyTorch CPU, float32) for bench/compare.sh: every optimizer descent shares
 with PyTorch, 10M parameters as one tensor and as 200 tensors, 1 and 2 threads, with foreach off and on.
-Prints one JSON object per measurement. Run with /usr/bin/python3 (Debian's python3-torch)."""
+Prints first how it times (the "torch" object: version, method), then one JSON object per measurement.
+Run with /usr/bin/python3 (Debian's python3-torch).
+
+Timing: torch.set_num_threads(threads); time.perf_counter() around each opt.step() on tensors whose .grad
+is set once (no autograd in the timed region); 2 warm-up steps, then the median of REPEATS steps."""
 import json
 import statistics
 import sys
@@ -43,6 +47,12 @@ def time_step(name, tensors, threads, foreach):
 
 
 def main():
+    print(json.dumps({"torch": {
+        "version": torch.__version__,
+        "blas": "MKL" if torch.backends.mkl.is_available() else "not MKL (Debian: the system BLAS)",
+        "timing": f"time.perf_counter() around opt.step(), torch.set_num_threads(threads), 2 warm-up steps, "
+                  f"median of {REPEATS}; foreach off and on, the faster kept",
+    }}), flush=True)
     for name in OPTIMIZERS:
         for tensors in (1, 200):
             for threads in (1, 2):

@@ -6,7 +6,7 @@
 #include <tuple>
 
 #include "engine/engine.hpp"
-#include "optimizer_busy.hpp"
+#include "engine/thread_pool.hpp"
 #include "kernels/kernels.hpp"
 
 namespace descent {
@@ -42,8 +42,7 @@ Optimizer::Optimizer(std::string_view name, std::span<const SlotSpec> slots,
       slots_(slots),
       scalar_slots_(scalar_slots),
       defaults_(std::move(defaults)),
-      engine_(std::make_shared<detail::Engine>()),
-      busy_(std::make_unique<std::atomic<bool>>(false)) {
+      engine_(std::make_shared<detail::Engine>()) {
   if (slots.size() > 32) throw Error("internal: at most 32 state slots");
   arenas_.resize(2);  // this rule's slots, then a wrapper's (none)
   for (std::size_t s = 0; s < slots.size(); ++s) arenas_[0].push_back(std::make_unique<AlignedBuffer>());
@@ -55,8 +54,7 @@ Optimizer::Optimizer(std::string_view name, std::vector<std::unique_ptr<Optimize
                      std::span<const SlotSpec> wrapper_slots)
     : name_(name),
       wrapper_slots_(wrapper_slots),
-      engine_(std::make_shared<detail::Engine>()),
-      busy_(std::make_unique<std::atomic<bool>>(false)) {
+      engine_(std::make_shared<detail::Engine>()) {
   const std::string where = std::string(name);
   if (parts.empty()) throw InvalidArgument(where + ": no optimizer given");
   for (const auto& p : parts) {
@@ -143,7 +141,11 @@ Optimizer& Optimizer::operator=(Optimizer&&) noexcept = default;
 
 void Optimizer::init(std::vector<Parameter> params) { add_param_group(std::move(params)); }
 
-void Optimizer::set_num_threads(std::size_t threads) { engine_->set_threads(threads); }
+void Optimizer::set_num_threads(std::size_t threads) {
+  const detail::ExclusiveUse use(in_use_, name_, "set_num_threads()");
+  detail::checked_thread_count(threads, std::string(name_) + ": set_num_threads()");
+  engine_->set_threads(threads);
+}
 std::size_t Optimizer::num_threads() const noexcept { return engine_->threads(); }
 
 Optimizer& Optimizer::rule_of(std::size_t group) {
@@ -206,7 +208,7 @@ void Optimizer::lay_out(Record& record, std::size_t rule, const Options& options
 void Optimizer::add_param_group(std::vector<Parameter> params) { add_param_group(std::move(params), defaults_->clone()); }
 
 void Optimizer::add_param_group(std::vector<Parameter> params, std::unique_ptr<Options> options) {
-  Busy busy(*this, "add_param_group()");
+  const detail::ExclusiveUse use(in_use_, name_, "add_param_group()");
   const std::string where = std::string(name_) + ": add_param_group (group " + std::to_string(groups_.size()) + ")";
   if (!options) throw InvalidArgument(where + ": no options given");
   std::size_t rule = 0;
@@ -368,7 +370,7 @@ bool Optimizer::gradients_finite() {
 }
 
 bool Optimizer::step() {
-  Busy busy(*this, "step()");
+  const detail::ExclusiveUse use(in_use_, name_, "step()");
   // Check everything before touching anything.
   check_step();
   std::vector<std::uint32_t> needed(arenas_.size(), 0);
@@ -390,6 +392,10 @@ bool Optimizer::step() {
                           ": step() called but no parameter has a gradient (give Parameter a gradient span or call "
                           "set_grad)");
   }
+  if (skipped_steps_ >= kMaxStepCount) {
+    throw InvalidArgument(std::string(name_) + ": step(): " + std::to_string(skipped_steps_) +
+                          " steps were skipped, the most a checkpoint can hold; nothing was changed");
+  }
   if (nonfinite_ != NonFinitePolicy::Propagate && !gradients_finite()) return false;
   needed.back() = wrapper_slots_.empty() ? 0u : ~0u;
   for (std::size_t r = 0; r < arenas_.size(); ++r) {
@@ -403,11 +409,19 @@ bool Optimizer::step() {
   // Plan every group (serially: slots, per-step scalars, norms), then run all the tasks together, so
   // that many small parameters are cut into chunks and spread over the threads like one large one.
   std::vector<Record*> stepping;
+  std::size_t elements = 0;
   for (Record& r : records_) {
     if (!r.param.has_grad()) continue;
-    ++r.step;
+    // Counts are read back from checkpoints up to 2^53 (exact in a double): never step past it.
+    if (r.step >= kMaxStepCount) {
+      throw InvalidArgument(std::string(name_) + ": step(): '" + excerpt(r.param.name()) + "' has taken " +
+                            std::to_string(r.step) + " steps, the most a checkpoint can hold; nothing was changed");
+    }
     stepping.push_back(&r);
+    elements += r.param.size();
   }
+  engine_->prepare(elements);
+  for (Record* r : stepping) ++r->step;
   before_step(stepping);
   std::vector<Task> tasks;
   std::vector<Record*> active;
@@ -424,6 +438,7 @@ bool Optimizer::step() {
 }
 
 void Optimizer::zero_grad() {
+  const detail::ExclusiveUse use(in_use_, name_, "zero_grad()");
   for (Record& r : records_) {
     if (r.param.has_grad()) std::memset(r.param.grad_data(), 0, r.param.size() * size_of(r.param.dtype()));
   }
@@ -553,7 +568,7 @@ double Optimizer::scalar_state(std::string_view param, std::string_view slot) co
 
 void Optimizer::bind_state(std::string_view param, std::string_view slot, void* data, std::size_t elements,
                            DType dtype, bool holds_state) {
-  Busy busy(*this, "bind_state()");
+  const detail::ExclusiveUse use(in_use_, name_, "bind_state()");
   Record& r = record(param);
   const std::size_t s = slot_index(r, slot);
   SlotPlace& place = r.slots[s];

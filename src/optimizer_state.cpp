@@ -6,7 +6,6 @@
 
 #include "checkpoint/json.hpp"
 #include "descent/optimizer.hpp"
-#include "optimizer_busy.hpp"
 
 namespace descent {
 namespace {
@@ -18,7 +17,7 @@ constexpr std::string_view kStatePrefix = "state/";
 constexpr std::string_view kStepSlot = "step";
 // Counts beyond this are refused: update rules read the step as a double (exact up to 2^53), and a count
 // near 2^63 would overflow at the next step.
-constexpr std::int64_t kMaxCount = std::int64_t{1} << 53;
+constexpr std::int64_t kMaxCount = kMaxStepCount;
 
 std::vector<std::int64_t> shape_of(const Parameter& p) {
   return p.shape().empty() ? std::vector<std::int64_t>{static_cast<std::int64_t>(p.size())} : p.shape();
@@ -37,15 +36,6 @@ struct SavedGroup {
   std::vector<std::pair<std::string, std::string>> options;  // name, value as text
   std::string rule;  // a Composite's or wrapper's: the group's rule; empty: the optimizer's own kind
 };
-
-// At most this much of a name or value from a dictionary goes into an error message.
-std::string truncated(const std::string& text) {
-  constexpr std::size_t kMax = 200;
-  if (text.size() <= kMax) return text;
-  std::size_t cut = kMax;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // whole UTF-8 characters
-  return text.substr(0, cut) + "... (" + std::to_string(text.size()) + " bytes)";
-}
 
 // "" when n values of this dtype satisfy the check, else what breaks it ("holds -1 at element 3, ...").
 std::string broken_invariant(SlotCheck check, const void* data, DType dtype, std::size_t n) {
@@ -96,7 +86,7 @@ std::vector<SavedGroup> parse_groups(const std::string& text) {
       saved.params.push_back(p.text);
     }
     for (const auto& [name, value] : options->members) {
-      if (!value.is(json::Value::Kind::String)) fail("option '" + truncated(name) + "' is not a string");
+      if (!value.is(json::Value::Kind::String)) fail("option '" + excerpt(name) + "' is not a string");
       saved.options.emplace_back(name, value.text);
     }
     if (const json::Value* rule = g.find("rule")) {
@@ -106,6 +96,17 @@ std::vector<SavedGroup> parse_groups(const std::string& text) {
     groups.push_back(std::move(saved));
   }
   return groups;
+}
+
+// What state_dict() writes, load_state_dict() must read: a metadata JSON text the parser would refuse
+// (more than json::kMaxValues values, e.g. tens of thousands of one-parameter groups) is refused here.
+void readable_json(const std::string& text, std::string_view key) {
+  try {
+    (void)json::parse(text);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument("state_dict: metadata '" + std::string(key) + "' could not be read back (" + e.what() +
+                          "): use fewer parameter groups");
+  }
 }
 
 }  // namespace
@@ -134,6 +135,7 @@ StateDict Optimizer::state_dict(bool with_parameters) const {
     groups.append("}");
   }
   dict.metadata["groups"] = groups + "]";
+  readable_json(dict.metadata["groups"], "groups");
 
   // Which slots each parameter has created: a strict load requires exactly these tensors, so that a
   // dropped slot tensor is an error, not a silent reset of that state.
@@ -150,6 +152,7 @@ StateDict Optimizer::state_dict(bool with_parameters) const {
     created.append("]");
   }
   dict.metadata["slots"] = created + "}";
+  readable_json(dict.metadata["slots"], "slots");
 
   for (const Record& r : records_) {
     const std::string& name = r.param.name();
@@ -175,13 +178,13 @@ StateDict Optimizer::state_dict(bool with_parameters) const {
 }
 
 LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
-  Busy busy(*this, "load_state_dict()");
+  const detail::ExclusiveUse use(in_use_, name_, "load_state_dict()");
   const std::string who = std::string(name_) + ": load_state_dict";
   // Fatal mismatches first: without the right kind and groups, nothing else can be read.
   const auto kind = dict.metadata.find("optimizer");
   if (kind == dict.metadata.end()) throw InvalidArgument(who + ": the dictionary names no optimizer (no 'optimizer' metadata)");
   if (kind->second != name_) {
-    throw InvalidArgument(who + ": the dictionary holds the state of " + truncated(kind->second) + ", not " +
+    throw InvalidArgument(who + ": the dictionary holds the state of " + excerpt(kind->second) + ", not " +
                           std::string(name_));
   }
   const auto groups_text = dict.metadata.find("groups");
@@ -212,12 +215,12 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     }
     if (!v.is(json::Value::Kind::Object)) throw InvalidArgument(who + ": metadata 'slots' is not a JSON object");
     for (const auto& [param, list] : v.members) {
-      if (!list.is(json::Value::Kind::Array)) throw InvalidArgument(who + ": metadata 'slots' of '" + truncated(param) + "' is not a list");
+      if (!list.is(json::Value::Kind::Array)) throw InvalidArgument(who + ": metadata 'slots' of '" + excerpt(param) + "' is not a list");
       created[param];  // an empty list names the parameter too
       for (const json::Value& slot : list.items) {
-        if (!slot.is(json::Value::Kind::String)) throw InvalidArgument(who + ": metadata 'slots' of '" + truncated(param) + "' holds a non-string");
+        if (!slot.is(json::Value::Kind::String)) throw InvalidArgument(who + ": metadata 'slots' of '" + excerpt(param) + "' holds a non-string");
         if (!created[param].insert(slot.text).second) {
-          errors.push_back("metadata 'slots' of '" + truncated(param) + "' lists '" + truncated(slot.text) + "' twice");
+          errors.push_back("metadata 'slots' of '" + excerpt(param) + "' lists '" + excerpt(slot.text) + "' twice");
         }
       }
     }
@@ -228,7 +231,7 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
   if (const auto it = dict.metadata.find("skipped_steps"); it != dict.metadata.end()) {
     const auto [ptr, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), skipped);
     if (ec != std::errc() || ptr != it->second.data() + it->second.size() || skipped < 0 || skipped > kMaxCount) {
-      throw InvalidArgument(who + ": metadata 'skipped_steps' = '" + truncated(it->second) + "' is not a count in [0, 2^53]");
+      throw InvalidArgument(who + ": metadata 'skipped_steps' = '" + excerpt(it->second) + "' is not a count in [0, 2^53]");
     }
   }
 
@@ -238,7 +241,7 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     for (const std::string& p : saved[j].params) {
       const auto [it, fresh] = saved_group_of.emplace(p, j);
       if (!fresh) {
-        errors.push_back("parameter '" + truncated(p) + "' is listed " +
+        errors.push_back("parameter '" + excerpt(p) + "' is listed " +
                          (it->second == j ? "twice in saved group " + std::to_string(j)
                                           : "in saved groups " + std::to_string(it->second) + " and " + std::to_string(j)));
       }
@@ -266,7 +269,7 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     const std::string saved_rule = saved[match].rule.empty() ? kind->second : saved[match].rule;
     if (saved_rule != groups_[g]->rule()) {
       errors.push_back("group " + std::to_string(g) + " runs " + std::string(groups_[g]->rule()) + ", but saved group " +
-                       std::to_string(match) + " ran " + truncated(saved_rule));
+                       std::to_string(match) + " ran " + excerpt(saved_rule));
       continue;
     }
     if (strict) {
@@ -280,10 +283,10 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     auto options = groups_[g]->options().clone();
     std::set<std::string> seen;
     for (const auto& [option, text] : saved[match].options) {
-      const std::string what = "group " + std::to_string(g) + ": option '" + truncated(option) + "'";
+      const std::string what = "group " + std::to_string(g) + ": option '" + excerpt(option) + "'";
       seen.insert(option);
       if (!options->has(option)) {
-        unexpected("option '" + truncated(option) + "' of saved group " + std::to_string(match) + " (" +
+        unexpected("option '" + excerpt(option) + "' of saved group " + std::to_string(match) + " (" +
                    std::string(groups_[g]->rule()) + " has no such option)");
         continue;
       }
@@ -325,7 +328,7 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
   const auto check_layout = [&](const std::string& key, const Tensor& t, TensorType type,
                                 const std::vector<std::int64_t>& shape, const std::string& whose) {
     if (t.type != type || t.shape != shape) {
-      errors.push_back("mis-shaped '" + truncated(key) + "': " + std::string(name_of(t.type)) + " " + shape_text(t.shape) +
+      errors.push_back("mis-shaped '" + excerpt(key) + "': " + std::string(name_of(t.type)) + " " + shape_text(t.shape) +
                        ", but " + whose + " is " + std::string(name_of(type)) + " " + shape_text(shape));
       return false;
     }
@@ -333,14 +336,14 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
   };
   for (const auto& [key, t] : dict.tensors) {
     if (!t.fits_shape()) {
-      errors.push_back("mis-shaped '" + truncated(key) + "': " + std::to_string(t.bytes.size()) + " bytes for shape " +
+      errors.push_back("mis-shaped '" + excerpt(key) + "': " + std::to_string(t.bytes.size()) + " bytes for shape " +
                        shape_text(t.shape) + " of " + std::string(name_of(t.type)));
       continue;
     }
     if (key.starts_with(kParamPrefix)) {
       const auto it = by_name_.find(key.substr(kParamPrefix.size()));
       if (it == by_name_.end()) {
-        unexpected("parameter '" + truncated(key) + "'");
+        unexpected("parameter '" + excerpt(key) + "'");
         continue;
       }
       any_value = true;
@@ -352,12 +355,12 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     }
     const std::size_t slash = key.rfind('/');
     if (!key.starts_with(kStatePrefix) || slash < kStatePrefix.size()) {
-      unexpected("tensor '" + truncated(key) + "'");
+      unexpected("tensor '" + excerpt(key) + "'");
       continue;
     }
     const auto it = by_name_.find(key.substr(kStatePrefix.size(), slash - kStatePrefix.size()));
     if (it == by_name_.end()) {
-      unexpected("state '" + truncated(key) + "' (no parameter of that name)");
+      unexpected("state '" + excerpt(key) + "' (no parameter of that name)");
       continue;
     }
     const std::string slot = key.substr(slash + 1);
@@ -366,12 +369,12 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     const bool is_scalar_tensor = t.shape.empty();
     if (slot == kStepSlot) {
       if (t.type != TensorType::I64 || !is_scalar_tensor) {
-        errors.push_back("mis-shaped '" + truncated(key) + "': a step count is an I64 scalar");
+        errors.push_back("mis-shaped '" + excerpt(key) + "': a step count is an I64 scalar");
       } else {
         in.step = t.values<std::int64_t>(key)[0];
         in.has_step = true;
         if (in.step < 0 || in.step > kMaxCount) {
-          errors.push_back("'" + truncated(key) + "' = " + std::to_string(in.step) + " is not a step count in [0, 2^53]");
+          errors.push_back("'" + excerpt(key) + "' = " + std::to_string(in.step) + " is not a step count in [0, 2^53]");
         }
       }
       continue;
@@ -382,12 +385,12 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
       if (scalar_specs[s].name != slot) continue;
       known = true;
       if (t.type != TensorType::F64 || !is_scalar_tensor) {
-        errors.push_back("mis-shaped '" + truncated(key) + "': a scalar state is an F64 scalar");
+        errors.push_back("mis-shaped '" + excerpt(key) + "': a scalar state is an F64 scalar");
       } else {
         in.scalars[s] = t.values<double>(key)[0];
         in.has_scalar[s] = true;
         if (const std::string bad = broken_invariant(scalar_specs[s].check, &in.scalars[s], DType::Float64, 1); !bad.empty()) {
-          errors.push_back("'" + truncated(key) + "' " + bad);
+          errors.push_back("'" + excerpt(key) + "' " + bad);
         }
       }
     }
@@ -401,13 +404,13 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
         continue;
       }
       if (const std::string bad = broken_invariant(spec.check, t.bytes.data(), layout.dtype, r.slots[s].elements); !bad.empty()) {
-        errors.push_back("'" + truncated(key) + "' " + bad);
+        errors.push_back("'" + excerpt(key) + "' " + bad);
         continue;
       }
       in.slots[s] = &t;
     }
     if (!known) {
-      unexpected("state '" + truncated(key) + "' (" + std::string(rule_of(r.group).name_) + " has no slot '" + truncated(slot) + "')");
+      unexpected("state '" + excerpt(key) + "' (" + std::string(rule_of(r.group).name_) + " has no slot '" + excerpt(slot) + "')");
     }
   }
   if (has_created) {
@@ -415,7 +418,7 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
       const auto it = by_name_.find(param);
       if (it == by_name_.end()) {
         if (dict.tensors.count(std::string(kStatePrefix) + param + "/" + std::string(kStepSlot)) == 0) {
-          unexpected("metadata 'slots' entry for '" + truncated(param) + "' (no parameter of that name, and no state for it)");
+          unexpected("metadata 'slots' entry for '" + excerpt(param) + "' (no parameter of that name, and no state for it)");
         }
         continue;
       }
@@ -423,7 +426,7 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
       for (const std::string& slot : slots) {
         bool known = false;
         for (std::size_t s = 0; s < r.slots.size() && !known; ++s) known = spec_of(r, s).name == slot;
-        if (!known) unexpected("slot '" + truncated(slot) + "' of '" + truncated(param) + "' in metadata 'slots' (" + std::string(rule_of(r.group).name_) + " has no such slot)");
+        if (!known) unexpected("slot '" + excerpt(slot) + "' of '" + excerpt(param) + "' in metadata 'slots' (" + std::string(rule_of(r.group).name_) + " has no such slot)");
       }
     }
   }

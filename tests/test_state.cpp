@@ -250,6 +250,20 @@ TEST(StrictLoad, RefusesWhatTheOptimizerCannotHave) {
   EXPECT_EQ(adam.step_count("w"), 1);
 }
 
+// Whatever descent saves it reads back: counts are read up to 2^53, so step() refuses to go past it.
+TEST(StepCounts, StopAtTheLargestCountACheckpointHolds) {
+  std::vector<float> w(3, 1.0f), g(3, 0.5f);
+  SGD sgd({Parameter("w", std::span(w), std::span(g))}, SGDOptions(0.1));
+  sgd.step();
+  StateDict d = sgd.state_dict();
+  d.tensors["state/w/step"] = Tensor::scalar(kMaxStepCount);
+  sgd.load_state_dict(d);
+  const auto before = encode_checkpoint(sgd.state_dict(true));
+  EXPECT_THROW_WITH(sgd.step(), InvalidArgument, "'w' has taken 9007199254740992 steps, the most a checkpoint can hold");
+  EXPECT_EQ(encode_checkpoint(sgd.state_dict(true)), before);
+  sgd.load_state_dict(decode_checkpoint(encode_checkpoint(sgd.state_dict())));  // what it saved, it reads
+}
+
 TEST(ErrorMessages, EchoAtMostAFewHundredBytesOfAName) {
   std::vector<float> w(3, 1.0f), g(3, 0.5f);
   Adam adam({Parameter("w", std::span(w), std::span(g))});

@@ -81,7 +81,8 @@ struct StateDict {
 
 // The checkpoint file's bytes, with "format", "format_version" and "checksum" set (any values of those
 // keys in `dict` are replaced). Throws InvalidArgument for a name or value that is not valid UTF-8, a
-// shape that does not match the byte count, or an empty tensor name.
+// shape that does not match the byte count, an empty tensor name, or a header past what the loader
+// accepts (2^20 JSON values, 100 MB; docs/checkpoint-format.md, Limits): what it writes, loads.
 std::vector<std::byte> encode_checkpoint(const StateDict& dict);
 
 // Parses and checks a checkpoint file's bytes (see the top of this file). `source` names the file in
@@ -93,11 +94,14 @@ StateDict decode_checkpoint(std::span<const std::byte> file, std::string_view so
 // holds the old checkpoint or the new one, never a mix. Throws Error (naming the path and the system's
 // reason) when a step fails. Before the rename, the temporary file is then removed and `path` is
 // untouched; only flushing the directory comes after it (its failure means the new file is in place but
-// may not survive a power cut).
+// may not survive a power cut). When `path` is a symbolic link, the file it points to is replaced (the
+// temporary file is made next to it) and the link stays. Every error names `path`.
 void save_checkpoint(const std::filesystem::path& path, const StateDict& dict);
 
-// Reads and decodes. Throws NotFound for a missing file, Error for a read failure, InvalidArgument for bad
-// content.
+// Reads and decodes: the header length first, then the header, checked whole, then only the data the
+// header describes, so a file that is not a checkpoint costs its header, not its size. Throws NotFound
+// for a missing file, Error for a read failure (or memory running out), InvalidArgument for bad content;
+// every message names the file.
 StateDict load_checkpoint(const std::filesystem::path& path);
 
 // What a non-strict load left out (a strict load throws instead of leaving anything out).

@@ -18,6 +18,7 @@
 
 #include "descent/aligned_buffer.hpp"
 #include "descent/checkpoint.hpp"
+#include "descent/detail/exclusive_use.hpp"
 #include "descent/error.hpp"
 #include "descent/options.hpp"
 #include "descent/parameter.hpp"
@@ -36,6 +37,10 @@ enum class SlotCheck : std::uint8_t {
   Positive,     // finite and > 0 (NAdam's product of momentum coefficients)
   Any,          // not checked (codes, indices)
 };
+
+// The most steps (and skipped steps) a parameter may take: checkpoints hold counts up to 2^53, where a
+// double still counts exactly; step() refuses to go past it.
+inline constexpr std::int64_t kMaxStepCount = std::int64_t{1} << 53;
 
 // A slot's shape and element type for one parameter.
 struct SlotLayout {
@@ -90,8 +95,10 @@ class ParamGroup {
   std::size_t rule_ = 0;  // index of the part that runs this group (0 for a plain optimizer)
 };
 
-// Not thread-safe: one optimizer object must not be used from two threads at once (step() itself
-// spreads its work over the optimizer's own threads).
+// Not thread-safe: use an optimizer from one thread at a time (step() runs its own worker threads).
+// step(), zero_grad(), set_num_threads(), add_param_group(), bind_state() and load_state_dict() called
+// while another of them runs on the same optimizer throw Error and change nothing, instead of racing or
+// hanging.
 class Optimizer {
  public:
   virtual ~Optimizer();
@@ -116,7 +123,7 @@ class Optimizer {
   void zero_grad();
 
   // Threads that step() uses (counting the caller); 0 means one per core of the machine, the default.
-  // Results are bitwise the same for any number of threads.
+  // Results are bitwise the same for any number of threads. More than 1024 threads: InvalidArgument.
   void set_num_threads(std::size_t threads);
   std::size_t num_threads() const noexcept;
 
@@ -289,7 +296,6 @@ class Optimizer {
   std::size_t wrapper_slot_base(const Record& record) const;
 
  private:
-  class Busy;  // marks a call in progress, to refuse use from a second thread
   // The optimizer that runs group g's rule: this one, or its part.
   Optimizer& rule_of(std::size_t group);
   const Optimizer& rule_of(std::size_t group) const;
@@ -328,7 +334,7 @@ class Optimizer {
   NonFinitePolicy nonfinite_ = NonFinitePolicy::Raise;
   std::int64_t skipped_steps_ = 0;
   std::shared_ptr<detail::Engine> engine_;  // shared with the parts of a Composite or wrapper
-  std::unique_ptr<std::atomic<bool>> busy_;
+  detail::InUseFlag in_use_;  // refuses a second thread's call while one runs
 };
 
 // Typed access to the options of an optimizer whose groups all hold OptionsT.

@@ -16,7 +16,9 @@ namespace descent {
 //
 // A parameter whose gradient span is empty has no gradient: step() skips it, as PyTorch skips a
 // parameter whose .grad is None (a frozen layer). The shape is optional metadata (default: 1-D of
-// the value's length); its product must equal the length.
+// the value's length); its product must equal the length. The name must be non-empty, valid UTF-8
+// (it keys the checkpoint's JSON header), and the gradient must not overlap the value in memory: the
+// constructor and set_grad throw InvalidArgument otherwise.
 class Parameter {
  public:
   Parameter(std::string name, std::span<float> value, std::span<float> grad, std::vector<std::int64_t> shape = {});

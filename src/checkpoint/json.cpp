@@ -83,7 +83,7 @@ class Parser {
       skip_space();
       if (peek() != '"') fail("expected a member name");
       std::string key = parse_string();
-      if (!keys.insert(key).second) fail("duplicate key " + quote(key));
+      if (!keys.insert(key).second) fail("duplicate key " + quote(excerpt(key)));  // excerpt keeps UTF-8 whole
       skip_space();
       expect(':');
       skip_space();

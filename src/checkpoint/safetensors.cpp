@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "checkpoint/json.hpp"
+#include "checkpoint/layout.hpp"
 #include "descent/checkpoint.hpp"
 #include "descent/error.hpp"
 
@@ -14,21 +15,8 @@ static_assert(std::endian::native == std::endian::little,
               "descent checkpoints hold little-endian bytes and descent copies them as they are");
 
 namespace descent {
-namespace {
 
-namespace json = detail::json;
-
-constexpr std::string_view kFormat = "descent.checkpoint";
-// Version 1: F32, F64 and I64 tensors. Version 2 adds the state types BF16, F16, U8 and I32; a file that
-// needs none of them is still written as version 1, so that older releases read it.
-constexpr std::string_view kVersion = "2";
-constexpr std::string_view kVersion1 = "1";
-bool needs_version2(TensorType t) { return t != TensorType::F32 && t != TensorType::F64 && t != TensorType::I64; }
-constexpr std::string_view kChecksumPrefix = "crc32:";
-// safetensors' own bound on the header (100 MB); far above any descent header (a few hundred bytes a tensor).
-constexpr std::uint64_t kMaxHeader = 100'000'000;
-
-std::uint32_t crc32_update(std::uint32_t crc, const std::byte* data, std::size_t n) {
+std::uint32_t detail::crc32_update(std::uint32_t crc, const std::byte* data, std::size_t n) {
   uLong c = crc;
   while (n > 0) {
     const auto piece = static_cast<uInt>(std::min<std::size_t>(n, 1u << 30));
@@ -38,6 +26,19 @@ std::uint32_t crc32_update(std::uint32_t crc, const std::byte* data, std::size_t
   }
   return static_cast<std::uint32_t>(c);
 }
+
+namespace {
+
+namespace json = detail::json;
+using detail::crc32_update;
+
+constexpr std::string_view kFormat = "descent.checkpoint";
+// Version 1: F32, F64 and I64 tensors. Version 2 adds the state types BF16, F16, U8 and I32; a file that
+// needs none of them is still written as version 1, so that older releases read it.
+constexpr std::string_view kVersion = "2";
+constexpr std::string_view kVersion1 = "1";
+bool needs_version2(TensorType t) { return t != TensorType::F32 && t != TensorType::F64 && t != TensorType::I64; }
+constexpr std::string_view kChecksumPrefix = "crc32:";
 
 std::string hex8(std::uint32_t value) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -181,38 +182,50 @@ template std::vector<std::int32_t> Tensor::values<std::int32_t>(std::string_view
 
 const std::string& StateDict::meta(const std::string& key) const {
   const auto it = metadata.find(key);
-  if (it == metadata.end()) throw NotFound("checkpoint: no metadata '" + key + "'");
+  if (it == metadata.end()) throw NotFound("checkpoint: no metadata '" + excerpt(key) + "'");
   return it->second;
 }
 
 const Tensor& StateDict::tensor(const std::string& name) const {
   const auto it = tensors.find(name);
-  if (it == tensors.end()) throw NotFound("checkpoint: no tensor '" + name + "'");
+  if (it == tensors.end()) throw NotFound("checkpoint: no tensor '" + excerpt(name) + "'");
   return it->second;
 }
 
 std::vector<std::byte> encode_checkpoint(const StateDict& dict) {
-  // Check everything first.
+  // Check everything first, against what decode_checkpoint accepts: whatever descent writes, it reads.
+  // The header's JSON values, counted as the reader's parser counts them: the root object, the
+  // __metadata__ object and its strings, and per tensor its object, dtype, shape array and entries,
+  // data_offsets array and its two numbers.
+  std::uint64_t values = 2;
   for (const auto& [name, t] : dict.tensors) {
     if (name.empty()) throw InvalidArgument("checkpoint: a tensor has an empty name");
     if (name == "__metadata__") throw InvalidArgument("checkpoint: '__metadata__' cannot name a tensor");
-    check_text(name, "tensor name '" + name + "'");
+    check_text(name, "tensor name '" + excerpt(name) + "'");
     if (!t.fits_shape()) {
-      throw InvalidArgument("checkpoint: tensor '" + name + "' has " + std::to_string(t.bytes.size()) +
+      throw InvalidArgument("checkpoint: tensor '" + excerpt(name) + "' has " + std::to_string(t.bytes.size()) +
                             " bytes, which does not match its shape " + shape_text(t.shape) + " of " +
                             std::string(name_of(t.type)));
     }
+    values += 6 + t.shape.size();
   }
   std::map<std::string, std::string> metadata = dict.metadata;
   for (const auto& [key, value] : metadata) {
-    check_text(key, "metadata key '" + key + "'");
-    check_text(value, "metadata value of '" + key + "'");
+    check_text(key, "metadata key '" + excerpt(key) + "'");
+    check_text(value, "metadata value of '" + excerpt(key) + "'");
   }
   metadata["format"] = kFormat;
   bool version2 = false;
   for (const auto& [name, t] : dict.tensors) version2 |= needs_version2(t.type);
   metadata["format_version"] = version2 ? kVersion : kVersion1;
   metadata["checksum"] = std::string(kChecksumPrefix) + "00000000";
+  values += metadata.size();
+  if (values > json::kMaxValues) {
+    throw InvalidArgument("checkpoint: the header would hold " + std::to_string(values) + " JSON values (" +
+                          std::to_string(dict.tensors.size()) + " tensors, " + std::to_string(metadata.size()) +
+                          " metadata entries), more than the " + std::to_string(json::kMaxValues) +
+                          " a checkpoint may hold (docs/checkpoint-format.md, Limits); nothing was written");
+  }
 
   // 8-byte types first, then F32: every tensor starts aligned to its element size, as safetensors lays out.
   std::vector<const std::pair<const std::string, Tensor>*> order;
@@ -242,6 +255,12 @@ std::vector<std::byte> encode_checkpoint(const StateDict& dict) {
   }
   header += "}";
   header.append((8 - header.size() % 8) % 8, ' ');
+  if (header.size() > detail::kMaxHeaderBytes) {
+    throw InvalidArgument("checkpoint: the header would be " + std::to_string(header.size()) + " bytes, more than the " +
+                          std::to_string(detail::kMaxHeaderBytes) +
+                          " a checkpoint may hold (docs/checkpoint-format.md, Limits): long tensor names or metadata; "
+                          "nothing was written");
+  }
 
   std::vector<std::byte> file(8 + header.size() + offset);
   std::uint64_t n = header.size();
@@ -258,20 +277,26 @@ std::vector<std::byte> encode_checkpoint(const StateDict& dict) {
   return file;
 }
 
-StateDict decode_checkpoint(std::span<const std::byte> file, std::string_view source) {
-  const std::string where = std::string(source) + ": ";
-  const auto fail = [&](const std::string& what) -> void { throw InvalidArgument(where + what); };
-  if (file.size() < 8) {
-    fail("truncated: " + std::to_string(file.size()) + " bytes, fewer than the 8 of the header length");
-  }
+namespace detail {
+
+std::uint64_t header_length(std::span<const std::byte, 8> first8, std::uint64_t rest, std::string_view where) {
   std::uint64_t header_size = 0;
-  for (int i = 7; i >= 0; --i) header_size = header_size << 8 | std::to_integer<std::uint64_t>(file[static_cast<std::size_t>(i)]);
-  if (header_size > file.size() - 8) {
-    fail("header length " + std::to_string(header_size) + " is larger than the rest of the file (" +
-         std::to_string(file.size() - 8) + " bytes): truncated or not a safetensors file");
+  for (int i = 7; i >= 0; --i) header_size = header_size << 8 | std::to_integer<std::uint64_t>(first8[static_cast<std::size_t>(i)]);
+  if (header_size > rest) {
+    throw InvalidArgument(std::string(where) + ": header length " + std::to_string(header_size) +
+                          " is larger than the rest of the file (" + std::to_string(rest) +
+                          " bytes): truncated or not a safetensors file");
   }
-  if (header_size > kMaxHeader) fail("header length " + std::to_string(header_size) + " exceeds the 100 MB limit");
-  const std::string_view header(reinterpret_cast<const char*>(file.data()) + 8, header_size);
+  if (header_size > kMaxHeaderBytes) {
+    throw InvalidArgument(std::string(where) + ": header length " + std::to_string(header_size) + " exceeds the " +
+                          std::to_string(kMaxHeaderBytes) + "-byte limit");
+  }
+  return header_size;
+}
+
+CheckpointHeader parse_header(std::string_view header, std::uint64_t data_size, std::string_view where_) {
+  const std::string where = std::string(where_) + ": ";
+  const auto fail = [&](const std::string& what) -> void { throw InvalidArgument(where + what); };
   if (header.empty() || header.front() != '{') fail("the header does not start with '{': not a safetensors file");
   json::Value root;
   try {
@@ -281,38 +306,33 @@ StateDict decode_checkpoint(std::span<const std::byte> file, std::string_view so
   }
   if (!root.is(json::Value::Kind::Object)) fail("the header is not a JSON object");
 
-  StateDict dict;
+  CheckpointHeader out;
+  StateDict& dict = out.dict;
   const json::Value* meta = root.find("__metadata__");
   if (!meta) fail("no __metadata__: not a descent checkpoint");
   if (!meta->is(json::Value::Kind::Object)) fail("__metadata__ is not an object");
   for (const auto& [key, value] : meta->members) {
-    if (!value.is(json::Value::Kind::String)) fail("metadata '" + key + "' is not a string");
+    if (!value.is(json::Value::Kind::String)) fail("metadata '" + excerpt(key) + "' is not a string");
     dict.metadata[key] = value.text;
   }
   const auto format = dict.metadata.find("format");
   if (format == dict.metadata.end() || format->second != kFormat) {
     fail("not a descent checkpoint (metadata 'format' is " +
-         (format == dict.metadata.end() ? std::string("missing") : "'" + format->second + "'") + ", expected '" +
-         std::string(kFormat) + "')");
+         (format == dict.metadata.end() ? std::string("missing") : "'" + excerpt(format->second) + "'") +
+         ", expected '" + std::string(kFormat) + "')");
   }
   const auto version = dict.metadata.find("format_version");
   if (version == dict.metadata.end() || (version->second != kVersion && version->second != kVersion1)) {
     fail("unsupported checkpoint format version " +
-         (version == dict.metadata.end() ? std::string("(missing)") : "'" + version->second + "'") +
+         (version == dict.metadata.end() ? std::string("(missing)") : "'" + excerpt(version->second) + "'") +
          " (this build reads versions " + std::string(kVersion1) + " and " + std::string(kVersion) + ")");
   }
   const bool version1 = version->second == kVersion1;
 
   // Tensors: known dtype, a shape whose size fits, offsets inside the data that tile it exactly.
-  const std::uint64_t data_size = file.size() - 8 - header_size;
-  struct Extent {
-    std::uint64_t begin, end;
-    const std::string* name;
-  };
-  std::vector<Extent> extents;
   for (const auto& [name, info] : root.members) {
     if (name == "__metadata__") continue;
-    const std::string what = "tensor '" + name + "'";
+    const std::string what = "tensor '" + excerpt(name) + "'";
     if (name.empty()) fail("a tensor has an empty name");
     if (!info.is(json::Value::Kind::Object)) fail(what + ": its entry is not an object");
     const json::Value* dtype = info.find("dtype");
@@ -324,14 +344,16 @@ StateDict decode_checkpoint(std::span<const std::byte> file, std::string_view so
     Tensor t;
     if (!dtype->is(json::Value::Kind::String) || !type_from(dtype->text, t.type) ||
         (version1 && needs_version2(t.type))) {
-      fail(what + ": unsupported dtype " + (dtype->is(json::Value::Kind::String) ? "'" + dtype->text + "'" : "(not a string)") +
-           (version1 ? " (format version 1 holds F32, F64 and I64)" : " (descent reads F32, F64, I64, BF16, F16, U8 and I32)"));
+      fail(what + ": unsupported dtype " +
+           (dtype->is(json::Value::Kind::String) ? "'" + excerpt(dtype->text) + "'" : "(not a string)") +
+           (version1 ? " (format version 1 holds F32, F64 and I64)"
+                     : " (descent reads F32, F64, I64, BF16, F16, U8 and I32)"));
     }
     if (!shape->is(json::Value::Kind::Array)) fail(what + ": shape is not an array");
     for (const json::Value& d : shape->items) {
       std::uint64_t v = 0;
       if (!json::to_uint64(d, v) || v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-        fail(what + ": shape entry '" + d.text + "' is not a non-negative 64-bit integer");
+        fail(what + ": shape entry '" + excerpt(d.text) + "' is not a non-negative 64-bit integer");
       }
       t.shape.push_back(static_cast<std::int64_t>(v));
     }
@@ -352,24 +374,28 @@ StateDict decode_checkpoint(std::span<const std::byte> file, std::string_view so
       fail(what + ": data_offsets span " + std::to_string(end - begin) + " bytes but shape " + shape_text(t.shape) +
            " of " + std::string(name_of(t.type)) + " needs " + std::to_string(count * size_of(t.type)));
     }
-    t.bytes.assign(file.begin() + static_cast<std::ptrdiff_t>(8 + header_size + begin),
-                   file.begin() + static_cast<std::ptrdiff_t>(8 + header_size + end));
     const auto [it, fresh] = dict.tensors.emplace(name, std::move(t));
-    extents.push_back({begin, end, &it->first});
+    out.extents.push_back({begin, end, &it->second});
   }
-  std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) {
+  std::sort(out.extents.begin(), out.extents.end(), [](const auto& a, const auto& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
-  std::uint64_t covered = 0;
-  for (std::size_t i = 0; i < extents.size(); ++i) {
-    if (extents[i].begin < covered) {
-      fail("tensors '" + *extents[i - 1].name + "' and '" + *extents[i].name + "' overlap in the data");
+  const auto name_at = [&](std::size_t i) {
+    for (const auto& [name, t] : dict.tensors) {
+      if (&t == out.extents[i].tensor) return excerpt(name);
     }
-    if (extents[i].begin > covered) {
-      fail("bytes " + std::to_string(covered) + " to " + std::to_string(extents[i].begin) +
+    return std::string("?");
+  };
+  std::uint64_t covered = 0;
+  for (std::size_t i = 0; i < out.extents.size(); ++i) {
+    if (out.extents[i].begin < covered) {
+      fail("tensors '" + name_at(i - 1) + "' and '" + name_at(i) + "' overlap in the data");
+    }
+    if (out.extents[i].begin > covered) {
+      fail("bytes " + std::to_string(covered) + " to " + std::to_string(out.extents[i].begin) +
            " of the data belong to no tensor");
     }
-    covered = extents[i].end;
+    covered = out.extents[i].end;
   }
   if (covered != data_size) {
     fail("bytes " + std::to_string(covered) + " to " + std::to_string(data_size) + " of the data belong to no tensor");
@@ -383,17 +409,44 @@ StateDict decode_checkpoint(std::span<const std::byte> file, std::string_view so
       header.substr(checksum_value->offset, checksum.size() + 2) != "\"" + checksum + "\"") {
     fail("metadata 'checksum' is missing or not of the form \"crc32:\" and 8 lowercase hex digits");
   }
-  const std::size_t digits_at = 8 + checksum_value->offset + 1 + kChecksumPrefix.size();
+  const std::size_t digits_at = checksum_value->offset + 1 + kChecksumPrefix.size();
   static const std::byte kZeros[8] = {std::byte{'0'}, std::byte{'0'}, std::byte{'0'}, std::byte{'0'},
                                       std::byte{'0'}, std::byte{'0'}, std::byte{'0'}, std::byte{'0'}};
-  std::uint32_t crc = crc32_update(0, file.data() + 8, digits_at - 8);
+  const auto* bytes = reinterpret_cast<const std::byte*>(header.data());
+  std::uint32_t crc = crc32_update(0, bytes, digits_at);
   crc = crc32_update(crc, kZeros, 8);
-  crc = crc32_update(crc, file.data() + digits_at + 8, file.size() - digits_at - 8);
-  if (checksum.substr(kChecksumPrefix.size()) != hex8(crc)) {
-    fail("checksum mismatch (the file says " + checksum + ", its contents give crc32:" + hex8(crc) +
-         "): the file is corrupt");
+  out.header_crc = crc32_update(crc, bytes + digits_at + 8, header.size() - digits_at - 8);
+  for (std::size_t i = kChecksumPrefix.size(); i < checksum.size(); ++i) {
+    const char c = checksum[i];
+    out.stated_crc = out.stated_crc << 4 | static_cast<std::uint32_t>(c <= '9' ? c - '0' : c - 'a' + 10);
   }
-  return dict;
+  return out;
+}
+
+void check_crc(const CheckpointHeader& header, std::uint32_t crc, std::string_view where) {
+  if (crc != header.stated_crc) {
+    throw InvalidArgument(std::string(where) + ": checksum mismatch (the file says crc32:" + hex8(header.stated_crc) +
+                          ", its contents give crc32:" + hex8(crc) + "): the file is corrupt");
+  }
+}
+
+}  // namespace detail
+
+StateDict decode_checkpoint(std::span<const std::byte> file, std::string_view source) {
+  if (file.size() < 8) {
+    throw InvalidArgument(std::string(source) + ": truncated: " + std::to_string(file.size()) +
+                          " bytes, fewer than the 8 of the header length");
+  }
+  const std::uint64_t header_size = detail::header_length(file.first<8>(), file.size() - 8, source);
+  const std::string_view header(reinterpret_cast<const char*>(file.data()) + 8, header_size);
+  const std::span<const std::byte> data = file.subspan(8 + header_size);
+  detail::CheckpointHeader parsed = detail::parse_header(header, data.size(), source);
+  for (const auto& e : parsed.extents) {
+    e.tensor->bytes.assign(data.begin() + static_cast<std::ptrdiff_t>(e.begin),
+                           data.begin() + static_cast<std::ptrdiff_t>(e.end));
+  }
+  detail::check_crc(parsed, detail::crc32_update(parsed.header_crc, data.data(), data.size()), source);
+  return std::move(parsed.dict);
 }
 
 }  // namespace descent

@@ -37,6 +37,10 @@ void Engine::for_each(std::size_t count, bool parallel, const std::function<void
   pool_->run(count, fn);
 }
 
+void Engine::prepare(std::size_t elements) {
+  if (threads_ > 1 && elements >= kParallelThreshold && !pool_) pool_ = std::make_unique<ThreadPool>(threads_);
+}
+
 void Engine::run(std::span<const EngineTask> tasks) {
   std::vector<const EngineTask*> whole;
   std::vector<std::size_t> ranges, sizes;

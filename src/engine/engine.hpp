@@ -62,6 +62,10 @@ class Engine {
 
   static std::size_t default_threads();
 
+  // Starts the thread pool now if work of this many elements would use it, so that a thread that
+  // cannot be created fails a step before the step has changed anything.
+  void prepare(std::size_t elements);
+
  private:
   struct Chunk {
     std::size_t item, begin, end;

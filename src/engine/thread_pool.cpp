@@ -1,33 +1,69 @@
 #include "engine/thread_pool.hpp"
 
+#include <exception>
+#include <string>
+
+#include "descent/error.hpp"
+
 namespace descent::detail {
 
-ThreadPool::ThreadPool(std::size_t threads) {
-  for (std::size_t i = 1; i < threads; ++i) {
-    workers_.emplace_back([this] {
-      std::size_t seen = 0;
-      for (;;) {
-        {
-          std::unique_lock lock(mutex_);
-          wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-          if (stop_) return;
-          seen = generation_;
-        }
-        drain();
-        std::lock_guard lock(mutex_);
-        if (--busy_ == 0) done_.notify_one();
+std::size_t checked_thread_count(std::size_t threads, std::string_view who) {
+  if (threads > kMaxThreads) {
+    throw InvalidArgument(std::string(who) + ": " + std::to_string(threads) + " threads is more than the " +
+                          std::to_string(kMaxThreads) + " an optimizer may use (0 picks the number of hardware threads)");
+  }
+  return threads;
+}
+
+ThreadPool::ThreadPool(std::size_t threads, const Spawn& spawn) {
+  checked_thread_count(threads, "thread pool");
+  try {
+    workers_.reserve(threads > 0 ? threads - 1 : 0);
+    for (std::size_t i = 1; i < threads; ++i) {
+      if (spawn) {
+        workers_.push_back(spawn([this] { work(); }));
+      } else {
+        workers_.emplace_back([this] { work(); });
       }
-    });
+    }
+  } catch (const std::exception& e) {
+    // The destructor does not run for a constructor that throws: the workers started so far wait on
+    // wake_, which would be destroyed under them (and a joinable std::thread destroyed terminates).
+    const std::size_t started = workers_.size();  // the caller is thread 1
+    stop_and_join();
+    throw Error("thread pool: could not start thread " + std::to_string(started + 2) + " of " +
+                std::to_string(threads) + " (" + e.what() + "); the " + std::to_string(started) +
+                " worker threads started were stopped and joined. Use fewer threads (set_num_threads)");
   }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_and_join(); }
+
+void ThreadPool::stop_and_join() noexcept {
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
   }
   wake_.notify_all();
-  for (std::thread& t : workers_) t.join();
+  for (std::thread& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+  workers_.clear();
+}
+
+void ThreadPool::work() {
+  std::size_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+    }
+    drain();
+    std::lock_guard lock(mutex_);
+    if (--busy_ == 0) done_.notify_one();
+  }
 }
 
 void ThreadPool::drain() {

@@ -9,15 +9,28 @@
 #include <cstddef>
 #include <functional>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 namespace descent::detail {
 
+// The most threads an optimizer may use. Far above any core count descent's chunking can feed (a 10M
+// parameter step has 610 chunks of 16384 elements), low enough that a typo such as 100000 is refused
+// with a clear message instead of exhausting the process's thread or memory limits.
+inline constexpr std::size_t kMaxThreads = 1024;
+
+// `threads` when it is at most kMaxThreads, else InvalidArgument naming it and `who`.
+std::size_t checked_thread_count(std::size_t threads, std::string_view who);
+
 class ThreadPool {
  public:
-  // `threads` counts the caller: 1 runs everything inline.
-  explicit ThreadPool(std::size_t threads);
+  // Starts a thread that runs `body`; tests pass one that fails on purpose.
+  using Spawn = std::function<std::thread(std::function<void()> body)>;
+
+  // `threads` counts the caller: 1 runs everything inline. When a worker cannot be started, every
+  // worker already started is stopped and joined, and Error names the thread count and the reason.
+  explicit ThreadPool(std::size_t threads, const Spawn& spawn = {});
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -26,7 +39,9 @@ class ThreadPool {
   void run(std::size_t count, const std::function<void(std::size_t)>& fn);
 
  private:
+  void work();
   void drain();
+  void stop_and_join() noexcept;
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;

@@ -188,6 +188,13 @@ std::string_view to_string(StopReason reason) {
 
 MinimizeResult minimize(const Objective& objective, std::vector<double> x, const Method& method,
                         const Stopping& stopping, const Observe& observe) {
+  // A NaN or infinite start would be evaluated and reported as a non-finite stop: a caller's mistake.
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (!std::isfinite(x[i])) {
+      throw InvalidArgument("minimize: the start's coordinate " + std::to_string(i) + " is " + format_number(x[i]) +
+                            "; the start must be finite");
+    }
+  }
   detail::Driver driver(objective, std::move(x), stopping, observe);
   return std::visit(
       [&](const auto& m) -> MinimizeResult {
