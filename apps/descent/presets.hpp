@@ -13,12 +13,13 @@ struct Preset {
   std::string optimizer;   // the library's optimizer name
   std::map<std::string, double> options;  // overrides of the optimizer's defaults (lr is tuned or given)
   std::string description;
+  double train_lr = 1e-3;  // `descent train`'s learning rate when none is given (OptimizerPreset::train_lr)
 };
 
-// gd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adam-nobc, adamw, adamax, nadam, radam,
-// lars, lamb, and the second-order methods newton, newton-cg and lbfgs.
+// The library optimizers' presets (descent::optimizer_presets(), registered in each optimizer's folder:
+// gd, momentum, nesterov, adagrad, ...), then the second-order methods newton, newton-cg and lbfgs.
 const std::vector<Preset>& presets();
-// A preset by name, or a bare optimizer name with its defaults. Throws NotFound.
+// A preset by name, or a bare optimizer name with its defaults (and its first preset's training rate). Throws NotFound.
 Preset find_preset(std::string_view name);
 
 }  // namespace descent::cli
