@@ -80,5 +80,24 @@ TEST(Registry, BenchmarksHaveValidOptionsAndARoof) {
   }
 }
 
+// Each optimizer's folder tests its behaviour on a known function: TEST(<Class>, ConvergesOnAQuadratic),
+// with <Class> the optimizer's name in its own capitals (AdamW for "adamw").
+TEST(Registry, EveryOptimizerHasItsConvergenceTest) {
+  std::set<std::string> suites;
+  const ::testing::UnitTest& unit = *::testing::UnitTest::GetInstance();
+  for (int i = 0; i < unit.total_test_suite_count(); ++i) {
+    const ::testing::TestSuite& suite = *unit.GetTestSuite(i);
+    for (int j = 0; j < suite.total_test_count(); ++j) {
+      if (std::string(suite.GetTestInfo(j)->name()) != "ConvergesOnAQuadratic") continue;
+      std::string name = suite.name();
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      suites.insert(name);
+    }
+  }
+  for (const std::string_view name : optimizer_names()) {
+    EXPECT_TRUE(suites.count(std::string(name))) << name << " has no TEST(..., ConvergesOnAQuadratic) in its folder";
+  }
+}
+
 }  // namespace
 }  // namespace descent

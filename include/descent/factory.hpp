@@ -13,8 +13,8 @@
 
 namespace descent {
 
-// Every optimizer the factory builds, in the order of docs/optimizers.md: "sgd", "adagrad", "adadelta",
-// "rmsprop", "adam", "adamw", "adamax", "nadam", "radam", "lars", "lamb". (`descent list --names` prints them.)
+// Every optimizer the factory builds ("sgd", "adam", ...), in the order of docs/optimizers.md
+// (src/optimizers/registry.hpp lists them; `descent list --names` prints them).
 std::span<const std::string_view> optimizer_names();
 
 // A named configuration of an optimizer, as the command line offers it ("momentum": SGD with momentum 0.9),

@@ -3,6 +3,7 @@
 
 #include "optimizers/adadelta/adadelta_reference.hpp"
 #include "support/kernel_check.hpp"
+#include "support/quadratic.hpp"
 
 namespace descent {
 namespace {
@@ -14,6 +15,11 @@ TEST(Kernels, AdadeltaMatchesTheReference) {
     kernels::adadelta(s, a.p.data(), a.g.data(), a.s1.data(), a.s2.data(), a.n());
     reference::adadelta(s, b.p.data(), b.g.data(), b.s1.data(), b.s2.data(), b.n());
   });
+}
+
+// tests/support/quadratic.hpp: minimizes a small quadratic, and maximizes its negative, in both types.
+TEST(Adadelta, ConvergesOnAQuadratic) {
+  test::expect_converges({"adadelta", {{"lr", 1.0}}, 6000, 2e-2});
 }
 
 }  // namespace

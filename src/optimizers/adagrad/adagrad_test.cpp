@@ -3,6 +3,7 @@
 
 #include "optimizers/adagrad/adagrad_reference.hpp"
 #include "support/kernel_check.hpp"
+#include "support/quadratic.hpp"
 
 namespace descent {
 namespace {
@@ -14,6 +15,11 @@ TEST(Kernels, AdagradMatchesTheReference) {
     kernels::adagrad(s, a.p.data(), a.g.data(), a.s1.data(), a.n());
     reference::adagrad(s, b.p.data(), b.g.data(), b.s1.data(), b.n());
   });
+}
+
+// tests/support/quadratic.hpp: minimizes a small quadratic, and maximizes its negative, in both types.
+TEST(Adagrad, ConvergesOnAQuadratic) {
+  test::expect_converges({"adagrad", {{"lr", 1.0}}, 1000, 1e-4});
 }
 
 }  // namespace

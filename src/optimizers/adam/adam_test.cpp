@@ -3,6 +3,7 @@
 
 #include "optimizers/adam/adam_reference.hpp"
 #include "support/kernel_check.hpp"
+#include "support/quadratic.hpp"
 
 namespace descent {
 namespace {
@@ -23,6 +24,15 @@ TEST(Kernels, AdamMatchesTheReference) {
     reference::adam(s, b.p.data(), b.g.data(), b.s0.data(), b.s1.data(), flag_b ? b.s2.data() : nullptr, b.n());
   });
 }
+
+// tests/support/quadratic.hpp: minimizes a small quadratic, and maximizes its negative, in both types.
+TEST(Adam, ConvergesOnAQuadratic) {
+  test::expect_converges({"adam", {{"lr", 0.05}}, 2000, 1e-3});
+  test::expect_converges({"adam", {{"lr", 0.05}, {"amsgrad", 1.0}}, 2000, 1e-3});
+  test::expect_converges({"adam", {{"lr", 0.05}, {"bias_correction", 0.0}}, 2000, 1e-3});
+}
+
+TEST(AdamW, ConvergesOnAQuadratic) { test::expect_converges({"adamw", {{"lr", 0.05}, {"weight_decay", 0.0}}, 2000, 1e-3}); }
 
 }  // namespace
 }  // namespace descent

@@ -3,6 +3,7 @@
 
 #include "optimizers/lamb/lamb_reference.hpp"
 #include "support/kernel_check.hpp"
+#include "support/quadratic.hpp"
 
 namespace descent {
 namespace {
@@ -26,6 +27,11 @@ TEST(Kernels, LambMatchesTheReference) {
         reference::lamb_apply(s, 0.01, b.p.data(), b.s0.data(), b.s1.data(), b.n());
       },
       test::Gradients::Finite);
+}
+
+// tests/support/quadratic.hpp: minimizes a small quadratic, and maximizes its negative, in both types.
+TEST(LAMB, ConvergesOnAQuadratic) {
+  test::expect_converges({"lamb", {{"lr", 0.01}, {"weight_decay", 0.0}}, 3000, 5e-2});
 }
 
 }  // namespace

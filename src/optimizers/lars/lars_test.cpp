@@ -3,6 +3,7 @@
 
 #include "optimizers/lars/lars_reference.hpp"
 #include "support/kernel_check.hpp"
+#include "support/quadratic.hpp"
 
 namespace descent {
 namespace {
@@ -15,6 +16,13 @@ TEST(Kernels, LarsMatchesTheReference) {
     kernels::lars(s, a.p.data(), a.g.data(), variant != 0 ? a.s0.data() : nullptr, a.n());
     reference::lars(s, b.p.data(), b.g.data(), variant != 0 ? b.s0.data() : nullptr, b.n());
   });
+}
+
+// tests/support/quadratic.hpp: minimizes a small quadratic, and maximizes its negative, in both types.
+TEST(LARS, ConvergesOnAQuadratic) {
+  // LARS steps have length ~ lr * trust_coefficient * ||w|| whatever ||g|| is, so it needs decay.
+  test::expect_converges({"lars", {{"lr", 20.0}, {"momentum", 0.9}}, 2000, 1e-3, true});
+  test::expect_converges({"lars", {{"lr", 0.05}, {"exclude", 1.0}}, 2000, 1e-4});
 }
 
 }  // namespace

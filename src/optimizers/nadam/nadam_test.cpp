@@ -3,6 +3,7 @@
 
 #include "optimizers/nadam/nadam_reference.hpp"
 #include "support/kernel_check.hpp"
+#include "support/quadratic.hpp"
 
 namespace descent {
 namespace {
@@ -20,6 +21,11 @@ TEST(Kernels, NadamMatchesTheReference) {
     kernels::nadam(s, a.p.data(), a.g.data(), a.s0.data(), a.s1.data(), a.n());
     reference::nadam(s, b.p.data(), b.g.data(), b.s0.data(), b.s1.data(), b.n());
   });
+}
+
+// tests/support/quadratic.hpp: minimizes a small quadratic, and maximizes its negative, in both types.
+TEST(NAdam, ConvergesOnAQuadratic) {
+  test::expect_converges({"nadam", {{"lr", 0.05}}, 2000, 1e-3});
 }
 
 }  // namespace

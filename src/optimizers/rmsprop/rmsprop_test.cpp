@@ -3,6 +3,7 @@
 
 #include "optimizers/rmsprop/rmsprop_reference.hpp"
 #include "support/kernel_check.hpp"
+#include "support/quadratic.hpp"
 
 namespace descent {
 namespace {
@@ -22,6 +23,12 @@ TEST(Kernels, RmspropMatchesTheReference) {
     reference::rmsprop(s, b.p.data(), b.g.data(), b.s1.data(), momentum ? b.s0.data() : nullptr,
                        centered ? b.s2.data() : nullptr, b.n());
   });
+}
+
+// tests/support/quadratic.hpp: minimizes a small quadratic, and maximizes its negative, in both types.
+TEST(RMSprop, ConvergesOnAQuadratic) {
+  test::expect_converges({"rmsprop", {{"lr", 0.01}}, 2000, 3e-2});
+  test::expect_converges({"rmsprop", {{"lr", 0.01}, {"centered", 1.0}, {"momentum", 0.5}}, 2000, 3e-2});
 }
 
 }  // namespace

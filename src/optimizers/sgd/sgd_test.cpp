@@ -3,6 +3,7 @@
 
 #include "optimizers/sgd/sgd_reference.hpp"
 #include "support/kernel_check.hpp"
+#include "support/quadratic.hpp"
 
 namespace descent {
 namespace {
@@ -20,6 +21,14 @@ TEST(Kernels, SgdMatchesTheReference) {
     kernels::sgd(s, a.p.data(), a.g.data(), a.s0.data(), a.n());
     reference::sgd(s, b.p.data(), b.g.data(), b.s0.data(), b.n());
   });
+}
+
+// tests/support/quadratic.hpp: minimizes a small quadratic, and maximizes its negative, in both types.
+TEST(SGD, ConvergesOnAQuadratic) {
+  test::expect_converges({"sgd", {{"lr", 0.15}}, 300, 1e-4});
+  test::expect_converges({"sgd", {{"lr", 0.05}, {"momentum", 0.9}}, 400, 1e-4});
+  test::expect_converges({"sgd", {{"lr", 0.05}, {"momentum", 0.9}, {"nesterov", 1.0}}, 400, 1e-4});
+  test::expect_converges({"sgd", {{"lr", 0.05}, {"momentum", 0.9}, {"dampening", 0.5}}, 400, 1e-4});
 }
 
 }  // namespace
