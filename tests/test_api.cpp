@@ -196,7 +196,6 @@ TEST(Optimizer, AdagradAccumulatorStartsAtTheGroupsInitialValue) {
 
 // Under NonFinitePolicy::Propagate a non-finite gradient flows into the parameter and every state slot it
 // touches, as in PyTorch (whose maximum/amax propagate NaN). The default policy raises (test_checkpoint.cpp).
-// Adamax's running maximum: src/optimizers/adamax/adamax_test.cpp.
 TEST(Optimizer, ANaNGradientPropagatesUnderThePropagatePolicy) {
   Buffers a({1.0f, 2.0f});
   Adam adam({a.param("a")}, AdamOptions().amsgrad(true));
