@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Minimal independent reader for tests/reference/data/*.safetensors.
 
-Checks the layout of every file (header length and padding, JSON header,
+Checks the layout of every file generate.py wrote (header length and padding, JSON header,
 metadata keys, dtypes, shapes, data offsets contiguous and in range, the
 tensors each case must have) and prints one summary line per file.  Exits
 non-zero on the first problem.  Does not import generate.py.  With the
@@ -135,6 +135,17 @@ def check_file(path):
                meta["torch_version"], meta["numpy_version"]))
 
 
+def written_by_generate(path):
+    """Whether the header's metadata names tests/reference/generate.py as the generator."""
+    with open(path, "rb") as f:
+        (hlen,) = struct.unpack("<Q", f.read(8))
+        try:
+            header = json.loads(f.read(hlen).decode("utf-8"))
+            return header["__metadata__"]["generator"] == "tests/reference/generate.py"
+        except (ValueError, KeyError, TypeError):
+            return True  # unreadable: check_file says what is wrong
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     args = sys.argv[1:]
@@ -144,7 +155,8 @@ def main():
         cli = args[i + 1]
         del args[i:i + 2]
     d = args[0] if args else os.path.join(here, "data")
-    files = sorted(f for f in os.listdir(d) if f.endswith(".safetensors"))
+    # The files of generate.py; the folder also holds other generators' (generate_lbfgs.py, ...).
+    files = sorted(f for f in os.listdir(d) if f.endswith(".safetensors") and written_by_generate(os.path.join(d, f)))
     missing = []
     if cli:
         names = subprocess.run([cli, "list", "--names"], check=True, capture_output=True, text=True).stdout.split()
