@@ -17,6 +17,7 @@
 #include "descent/descent.hpp"
 #include "engine/thread_pool.hpp"
 #include "kernels/kernels.hpp"
+#include "optimizers/registry.hpp"
 #include "split_parameters.hpp"
 
 namespace {
@@ -24,10 +25,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kChunk = 16384;  // the engine's chunk size
 
-// One pass of a roof: `reads` arrays only read, `updates` arrays read and written.
-struct Pass {
-  int reads, updates;
-};
+using Pass = descent::registry::MemoryPass;
 
 struct Config {
   std::string optimizer;                   // descent's name
@@ -35,21 +33,15 @@ struct Config {
   std::vector<Pass> roof;                  // the bytes the step must move, pass by pass
 };
 
-// Adam in float32: read g, update p m v (4 reads + 3 writes = 28 bytes per parameter).
-const std::vector<Config>& configs() {
-  static const std::vector<Config> all{
-      {"sgd", {{"momentum", 0.9}}, {{1, 2}}},
-      {"adagrad", {}, {{1, 2}}},
-      {"adadelta", {}, {{1, 3}}},
-      {"rmsprop", {}, {{1, 2}}},
-      {"adam", {}, {{1, 3}}},
-      {"adamw", {}, {{1, 3}}},
-      {"adamax", {}, {{1, 3}}},
-      {"nadam", {}, {{1, 3}}},
-      {"radam", {}, {{1, 3}}},
-      {"lars", {}, {{2, 0}, {1, 2}}},          // norms of p and g; then g read, p and buf updated
-      {"lamb", {}, {{1, 0}, {2, 2}, {2, 1}}},  // norm of p; moments (p, g read; m, v updated); apply
-  };
+// Every registered optimizer, with the options and roof its folder registers (Adam in float32: read g,
+// update p m v, 4 reads + 3 writes = 28 bytes per parameter).
+std::vector<Config> configs() {
+  std::vector<Config> all;
+  for (const descent::registry::Entry& e : descent::registry::all()) {
+    Config config{std::string(e.name), {}, {e.benchmark.roof.begin(), e.benchmark.roof.end()}};
+    for (const auto& [name, value] : e.benchmark.options) config.options.emplace(name, value);
+    all.push_back(std::move(config));
+  }
   return all;
 }
 

@@ -1,7 +1,20 @@
-# Install rules and the package files that make find_package(descent) work.
+# Install rules and the package files that make find_package(descent) work: descent::descent (the
+# optimizers and checkpoints) in descentTargets.cmake, and the components descent::minimize and descent::nn
+# in descentMinimizeTargets.cmake and descentNNTargets.cmake, read only when a user asks for them (they
+# alone need OpenBLAS).
 include(CMakePackageConfigHelpers)
 
 install(TARGETS descent EXPORT descentTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS descent_minimize EXPORT descentMinimizeTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS descent_nn EXPORT descentNNTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
@@ -10,6 +23,8 @@ install(DIRECTORY include/descent DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 set(DESCENT_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/descent)
 install(EXPORT descentTargets NAMESPACE descent:: DESTINATION ${DESCENT_CMAKE_DIR})
+install(EXPORT descentNNTargets NAMESPACE descent:: DESTINATION ${DESCENT_CMAKE_DIR})
+install(EXPORT descentMinimizeTargets NAMESPACE descent:: DESTINATION ${DESCENT_CMAKE_DIR})
 configure_package_config_file(cmake/descentConfig.cmake.in ${PROJECT_BINARY_DIR}/descentConfig.cmake
   INSTALL_DESTINATION ${DESCENT_CMAKE_DIR})
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/descentConfigVersion.cmake COMPATIBILITY SameMinorVersion)

@@ -2,7 +2,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "descent/descent.hpp"
+#include "descent/minimize.hpp"
 
 int main() {
   // f(x, y) = (x - 3)^2 + 10 (y + 1)^4 + x y, with its gradient.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Rewrites the option tables in docs/optimizers.md from the code (`descent options NAME --markdown`),
-# in the order of the doc's sections. The test DocsHoldTheGeneratedOptionTable checks they match.
+# Rewrites the option tables in docs/optimizers.md from the code (`descent options NAME --markdown`), one
+# per registered optimizer (`descent list --names`), in the registry's order, which is the doc's. The test
+# DocsHoldTheGeneratedOptionTable checks they match.
 # Usage: scripts/update-doc-tables.sh [path/to/descent]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,8 @@ cli=${1:-build/release/apps/descent/descent}
 python3 - "$cli" <<'PY'
 import subprocess, sys
 cli = sys.argv[1]
-names = ["sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "adamax", "nadam", "radam", "lars", "lamb"]
+# The registry's order (`descent list --names`) is the order of the doc's sections.
+names = subprocess.run([cli, "list", "--names"], check=True, capture_output=True, text=True).stdout.split()
 header = "| name | type | default | valid range | meaning |"
 lines = open("docs/optimizers.md").read().split("\n")
 out, i, n = [], 0, 0

@@ -16,7 +16,7 @@
 
 #include "checkpoint/json.hpp"
 #include "checkpoint/layout.hpp"
-#include "descent/descent.hpp"
+#include "descent/minimize.hpp"
 #include "descent/minimize/minimize.hpp"
 #include "support/expect_throw.hpp"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "descent/descent.hpp"
+#include "descent/minimize.hpp"
 #include "descent/nn/mlp.hpp"
 
 namespace descent {

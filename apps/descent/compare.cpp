@@ -9,7 +9,7 @@
 #include <ostream>
 #include <sstream>
 
-#include "descent/descent.hpp"
+#include "descent/minimize.hpp"
 #include "descent/minimize/minimize.hpp"
 #include "descent/minimize/test_problems.hpp"
 #include "names.hpp"

@@ -18,7 +18,7 @@
 #include "compare_mlp.hpp"
 #include "lr_find.hpp"
 #include "train.hpp"
-#include "descent/descent.hpp"
+#include "descent/minimize.hpp"
 #include "descent/minimize/test_problems.hpp"
 #include "names.hpp"
 #include "output.hpp"
@@ -261,7 +261,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"raise", "skip"}));
 
-  app.add_subcommand("list", "List optimizer presets, library optimizers and test functions");
+  bool list_names = false;
+  auto* list = app.add_subcommand("list", "List optimizer presets, library optimizers and test functions");
+  list->add_flag("--names", list_names, "print only the library optimizers' names, one per line (for scripts)");
 
   std::string options_of;
   bool markdown = false;
@@ -278,7 +280,11 @@ int main(int argc, char** argv) {
 
   try {
     if (app.got_subcommand("list")) {
-      print_list(std::cout);
+      if (list_names) {
+        for (const auto name : optimizer_names()) std::cout << name << "\n";
+      } else {
+        print_list(std::cout);
+      }
     } else if (app.got_subcommand("options")) {
       cli::Preset preset;
       std::unique_ptr<Options> o;

@@ -7,28 +7,23 @@
 namespace descent::cli {
 
 const std::vector<Preset>& presets() {
-  static const std::vector<Preset> all{
-      {"gd", "sgd", {}, "gradient descent: w -= lr * g"},
-      {"momentum", "sgd", {{"momentum", 0.9}}, "SGD with momentum 0.9"},
-      {"nesterov", "sgd", {{"momentum", 0.9}, {"nesterov", 1.0}}, "SGD with Nesterov momentum 0.9"},
-      {"adagrad", "adagrad", {}, "Adagrad"},
-      {"adadelta", "adadelta", {}, "Adadelta (rho 0.9)"},
-      {"rmsprop", "rmsprop", {}, "RMSprop (alpha 0.99)"},
-      {"adam", "adam", {}, "Adam (0.9, 0.999) with bias correction"},
-      {"adam-nobc", "adam", {{"bias_correction", 0.0}}, "Adam without bias correction (large first steps)"},
-      {"adamw", "adamw", {}, "AdamW, decoupled weight decay 0.01"},
-      {"adamax", "adamax", {}, "Adamax"},
-      {"nadam", "nadam", {}, "NAdam"},
-      {"radam", "radam", {}, "RAdam"},
-      {"lars", "lars", {}, "LARS, momentum 0.9, trust coefficient 0.001"},
-      {"lamb", "lamb", {}, "LAMB, weight decay 0.01"},
-      {"newton", "newton", {}, "Newton's method: shifted Cholesky, Armijo backtracking"},
-      {"newton-cg", "newton-cg", {}, "Newton-CG: Hessian-vector products only"},
-      {"lbfgs", "lbfgs", {}, "L-BFGS, history 10, strong-Wolfe line search"},
-      {"trust-ncg", "trust-ncg", {}, "trust-region Newton, Steihaug-Toint CG: Hessian-vector products only"},
-      {"trust-exact", "trust-exact", {}, "trust-region Newton, More-Sorensen exact subproblem: dense Hessian"},
-      {"trust-krylov", "trust-krylov", {}, "trust-region Newton, GLTR Lanczos subproblem: Hessian-vector products"},
-  };
+  static const std::vector<Preset> all = [] {
+    std::vector<Preset> out;
+    for (const OptimizerPreset& p : optimizer_presets()) {
+      std::map<std::string, double> options;
+      for (const auto& [name, value] : p.overrides) options.emplace(name, value);
+      out.push_back({std::string(p.name), std::string(p.optimizer), std::move(options), std::string(p.description),
+                     p.train_lr});
+    }
+    // The second-order methods are not library optimizers (src/minimize/): the CLI names them here.
+    out.push_back({"newton", "newton", {}, "Newton's method: shifted Cholesky, Armijo backtracking"});
+    out.push_back({"newton-cg", "newton-cg", {}, "Newton-CG: Hessian-vector products only"});
+    out.push_back({"lbfgs", "lbfgs", {}, "L-BFGS, history 10, strong-Wolfe line search"});
+    out.push_back({"trust-ncg", "trust-ncg", {}, "trust-region Newton, Steihaug-Toint CG: Hessian-vector products only"});
+    out.push_back({"trust-exact", "trust-exact", {}, "trust-region Newton, More-Sorensen exact subproblem: dense Hessian"});
+    out.push_back({"trust-krylov", "trust-krylov", {}, "trust-region Newton, GLTR Lanczos subproblem: Hessian-vector products"});
+    return out;
+  }();
   return all;
 }
 
@@ -43,8 +38,10 @@ Preset find_preset(std::string_view name) {
   for (const Preset& p : presets()) {
     if (p.name == name) return p;
   }
-  for (const std::string_view optimizer : optimizer_names()) {
-    if (optimizer == name) return {std::string(name), std::string(name), {}, std::string(name) + " with its defaults"};
+  for (const OptimizerPreset& p : optimizer_presets()) {
+    if (p.optimizer == name) {  // the optimizer's first preset: its defaults
+      return {std::string(name), std::string(name), {}, std::string(name) + " with its defaults", p.train_lr};
+    }
   }
   std::string known;
   for (const Preset& p : presets()) known += (known.empty() ? "" : ", ") + p.name;

@@ -169,16 +169,7 @@ std::unique_ptr<Scheduler> make_schedule(const std::string& name, Optimizer& opt
 
 }  // namespace
 
-double default_learning_rate(const Preset& preset) {
-  const std::string& o = preset.optimizer;
-  if (o == "sgd") return preset.options.count("momentum") ? 0.01 : 0.1;
-  if (o == "adagrad") return 0.01;
-  if (o == "adadelta") return 1.0;
-  if (o == "rmsprop") return 1e-3;
-  if (o == "lars") return 5.0;
-  if (o == "adamax" || o == "nadam") return 2e-3;
-  return 1e-3;  // adam, adamw, radam, lamb
-}
+double default_learning_rate(const Preset& preset) { return preset.train_lr; }
 
 TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const std::filesystem::path& out,
                    std::ostream& log, bool progress_bar) {

@@ -1,4 +1,5 @@
-// descent: optimizers for neural networks and function minimization. Include this for everything.
+// descent: optimizers for neural networks and function minimization. Include this for everything in the
+// target descent::descent; the neural network and data front end is descent/nn.hpp (target descent::nn).
 #pragma once
 
 #include "descent/checkpoint.hpp"
@@ -6,14 +7,6 @@
 #include "descent/dtype.hpp"
 #include "descent/error.hpp"
 #include "descent/factory.hpp"
-#include "descent/minimize/derivatives.hpp"
-#include "descent/minimize/lbfgs.hpp"
-#include "descent/minimize/minimize.hpp"
-#include "descent/minimize/objective.hpp"
-#include "descent/minimize/test_problems.hpp"
-#include "descent/nn/data.hpp"
-#include "descent/nn/mlp.hpp"
-#include "descent/nn/train.hpp"
 #include "descent/optimizer.hpp"
 #include "descent/options.hpp"
 #include "descent/optimizers/adadelta.hpp"

@@ -1,7 +1,17 @@
 // Math shared by several optimizers, written once: the effective gradient (maximize, L2 weight decay),
 // exponential moving averages, bias correction, decoupled weight decay, norms and the LARS/LAMB trust ratio.
 //
-// Conventions of every reference update in src/optimizers/:
+// Each optimizer lives in its own folder, src/optimizers/<name>/: <name>.cpp (the rule, with its paper and
+// equations, its options, its scalar reference update and its registration), <name>_reference.hpp (the
+// per-step scalars and the declarations of the reference and of the vector kernel), <name>-inl.h (the
+// vector body), <name>_kernel.cpp (compiles it for every instruction set) and <name>_test.cpp (kernel
+// against reference on every target). src/optimizers/registry.cpp lists the folders.
+//
+// The scalar reference updates are the specification: the vectorised kernels are tested against them.
+// A `...Step` struct holds what is constant over one step of one parameter (bias corrections, learning
+// rate after decay...): computed once in double by make(), outside the element loop.
+//
+// Conventions of every reference update:
 // - element arithmetic runs in the parameter's type T, with per-step scalars computed once in double
 //   and rounded to T, in the order PyTorch's tensor operations apply them;
 // - rounding follows PyTorch's CPU kernels, measured (tests/reference/README.md): a.add_(b, alpha) and

@@ -3,8 +3,9 @@
 
 What it writes
 --------------
-One file per optimizer, ``<outdir>/<optimizer>.safetensors`` for
-sgd, adagrad, adadelta, rmsprop, adam, adamw, adamax, nadam, radam, lars, lamb.
+One file per optimizer of DEFAULTS below, ``<outdir>/<optimizer>.safetensors``.
+Every optimizer descent registers (``descent list --names``) needs one: the
+parity test fails for a registered optimizer without its file.
 
 Each file uses the safetensors layout:
 

@@ -1,5 +1,5 @@
 // Adadelta (Zeiler 2012): steps scaled by the ratio of running RMS of past updates to running RMS of gradients.
-// The update rule is in src/optimizers/adadelta.cpp and docs/optimizers.md.
+// The update rule is in src/optimizers/adadelta/adadelta.cpp and docs/optimizers.md.
 #pragma once
 
 #include "descent/optimizer.hpp"

@@ -1,5 +1,5 @@
 // Adagrad (Duchi, Hazan, Singer 2011): per-element steps scaled by the root of the summed squared gradients.
-// The update rule is in src/optimizers/adagrad.cpp and docs/optimizers.md.
+// The update rule is in src/optimizers/adagrad/adagrad.cpp and docs/optimizers.md.
 #pragma once
 
 #include "descent/optimizer.hpp"

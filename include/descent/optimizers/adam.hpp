@@ -4,7 +4,7 @@
 // passes through the adaptive denominator. AdamW decouples it: the parameter is shrunk by
 // (1 - lr * weight_decay) before the Adam step. The two are NOT equivalent under Adam: with L2,
 // weights with large gradient history are decayed less.
-// The update rule is in src/optimizers/adam.cpp and docs/optimizers.md.
+// The update rule is in src/optimizers/adam/adam.cpp and docs/optimizers.md.
 #pragma once
 
 #include "descent/optimizer.hpp"

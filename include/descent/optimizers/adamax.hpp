@@ -1,5 +1,5 @@
 // Adamax (Kingma & Ba 2015, section 7.1): Adam with the infinity norm in place of the second moment.
-// The update rule is in src/optimizers/adamax.cpp and docs/optimizers.md.
+// The update rule is in src/optimizers/adamax/adamax.cpp and docs/optimizers.md.
 #pragma once
 
 #include "descent/optimizer.hpp"

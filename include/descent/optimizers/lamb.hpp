@@ -2,7 +2,7 @@
 // Algorithm 2): an Adam direction plus decoupled weight decay, scaled per parameter tensor by the trust
 // ratio phi(||w||) / ||adam_direction + weight_decay * w||, where phi clamps the weight norm to
 // [weight_norm_min, weight_norm_max]; the ratio is 1 when phi(||w||) or the direction's norm is zero.
-// The update rule is in src/optimizers/lamb.cpp; docs/optimizers.md says which paper version and why.
+// The update rule is in src/optimizers/lamb/lamb.cpp; docs/optimizers.md says which paper version and why.
 #pragma once
 
 #include <limits>

@@ -1,7 +1,7 @@
 // LARS (You, Gitman, Ginsburg 2017, "Large Batch Training of Convolutional Networks", Algorithm 1):
 // SGD with momentum whose step for each parameter tensor is scaled by a layer-wise trust ratio
 // trust_coefficient * ||w|| / (||g|| + weight_decay * ||w|| + eps), or 1 when either norm is zero.
-// The update rule is in src/optimizers/lars.cpp and docs/optimizers.md.
+// The update rule is in src/optimizers/lars/lars.cpp and docs/optimizers.md.
 #pragma once
 
 #include "descent/optimizer.hpp"

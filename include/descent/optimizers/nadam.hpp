@@ -2,7 +2,7 @@
 // mu_t = beta1 * (1 - 0.5 * 0.96^(t * momentum_decay)).
 // descent follows the paper and PyTorch >= 2.0. PyTorch 1.13's default (single-tensor) NAdam multiplies
 // mu_t into the next momentum product twice (fixed by pytorch PR #92699); see docs/optimizers.md.
-// The update rule is in src/optimizers/nadam.cpp.
+// The update rule is in src/optimizers/nadam/nadam.cpp.
 #pragma once
 
 #include "descent/optimizer.hpp"

@@ -1,6 +1,6 @@
 // RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond"): Adam whose adaptive
 // step is switched on, and rectified, only once the variance estimate is tractable (rho_t > 5).
-// The update rule is in src/optimizers/radam.cpp and docs/optimizers.md.
+// The update rule is in src/optimizers/radam/radam.cpp and docs/optimizers.md.
 #pragma once
 
 #include "descent/optimizer.hpp"

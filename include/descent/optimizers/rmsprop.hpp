@@ -1,5 +1,5 @@
 // RMSprop (Hinton, Lecture 6e, 2012): steps scaled by a running RMS of the gradient; optionally centered
-// (Graves 2013) and with momentum. The update rule is in src/optimizers/rmsprop.cpp and docs/optimizers.md.
+// (Graves 2013) and with momentum. The update rule is in src/optimizers/rmsprop/rmsprop.cpp and docs/optimizers.md.
 #pragma once
 
 #include "descent/optimizer.hpp"

@@ -1,5 +1,5 @@
 // Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and L2 weight decay.
-// The update rule is in src/optimizers/sgd.cpp and docs/optimizers.md.
+// The update rule is in src/optimizers/sgd/sgd.cpp and docs/optimizers.md.
 #pragma once
 
 #include "descent/optimizer.hpp"

@@ -19,7 +19,8 @@
 
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
-#include "optimizers/reference.hpp"
+#include "optimizers/lamb/lamb_reference.hpp"
+#include "optimizers/registry.hpp"
 
 namespace descent {
 namespace {
@@ -83,7 +84,7 @@ void LAMB::plan(const Options& options, std::span<Record* const> records, std::v
       const Parameter& p = records[i]->param;
       return visit_dtype(p.dtype(), [&](auto tag) {
         using T = decltype(tag);
-        return kernels::sum_of_squares<T>(p.value<T>().data() + b, e - b);
+        return kernels::sum_of_squares(p.value<T>().data() + b, e - b);
       });
     });
   }
@@ -91,7 +92,7 @@ void LAMB::plan(const Options& options, std::span<Record* const> records, std::v
     Record& r = *records[i];
     return visit_dtype(r.param.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      return kernels::lamb_moments<T>(steps[i], r.param.value<T>().data() + b, r.param.grad<T>().data() + b,
+      return kernels::lamb_moments(steps[i], r.param.value<T>().data() + b, r.param.grad<T>().data() + b,
                                       slot<T>(r, kExpAvg) + b, slot<T>(r, kExpAvgSq) + b, e - b);
     });
   });
@@ -104,7 +105,7 @@ void LAMB::plan(const Options& options, std::span<Record* const> records, std::v
       T* p = r->param.value<T>().data();
       const T* m = slot<T>(*r, kExpAvg);
       const T* v = slot<T>(*r, kExpAvgSq);
-      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::lamb_apply<T>(s, scaled_lr, p + b, m + b, v + b, e - b); },
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::lamb_apply(s, scaled_lr, p + b, m + b, v + b, e - b); },
                        r->param.size()});
     });
   }
@@ -167,3 +168,19 @@ template void lamb_apply<double>(const LAMBStep&, double, double*, const double*
 
 }  // namespace reference
 }  // namespace descent
+
+// The registration: the factory's entry, the CLI's presets with their training learning rates, and how
+// bench/compare.sh measures the step.
+namespace descent::registry {
+namespace {
+
+constexpr OptimizerPreset kPresets[] = {{"lamb", "lamb", {}, "LAMB, weight decay 0.01", 1e-3}};
+// norm of w; moments (w, g read; exp_avg, exp_avg_sq updated); apply (moments read, w updated)
+constexpr MemoryPass kRoof[] = {{1, 0}, {2, 2}, {2, 1}};
+constexpr Entry kEntries[] = {entry<LAMB, LAMBOptions>("lamb", kPresets, {{}, kRoof})};
+
+}  // namespace
+
+std::span<const Entry> lamb() { return kEntries; }
+
+}  // namespace descent::registry

@@ -11,7 +11,8 @@
 
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
-#include "optimizers/reference.hpp"
+#include "optimizers/adagrad/adagrad_reference.hpp"
+#include "optimizers/registry.hpp"
 
 namespace descent {
 namespace {
@@ -50,7 +51,7 @@ void Adagrad::plan(const Options& options, std::span<Record* const> records, std
       const auto s = reference::AdagradStep::make(o, r->step);
       T* p = r->param.value<T>().data();
       const T* g = r->param.grad<T>().data();
-      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::adagrad<T>(s, p + b, g + b, sum + b, e - b); },
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::adagrad(s, p + b, g + b, sum + b, e - b); },
                        r->param.size()});
     });
   }
@@ -81,3 +82,18 @@ template void adagrad<double>(const AdagradStep&, double*, const double*, double
 
 }  // namespace reference
 }  // namespace descent
+
+// The registration: the factory's entry, the CLI's presets with their training learning rates, and how
+// bench/compare.sh measures the step.
+namespace descent::registry {
+namespace {
+
+constexpr OptimizerPreset kPresets[] = {{"adagrad", "adagrad", {}, "Adagrad", 0.01}};
+constexpr MemoryPass kRoof[] = {{1, 2}};  // g read; w and sum updated
+constexpr Entry kEntries[] = {entry<Adagrad, AdagradOptions>("adagrad", kPresets, {{}, kRoof})};
+
+}  // namespace
+
+std::span<const Entry> adagrad() { return kEntries; }
+
+}  // namespace descent::registry

@@ -11,7 +11,8 @@
 
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
-#include "optimizers/reference.hpp"
+#include "optimizers/sgd/sgd_reference.hpp"
+#include "optimizers/registry.hpp"
 
 namespace descent {
 namespace {
@@ -57,7 +58,7 @@ void SGD::plan(const Options& options, std::span<Record* const> records, std::ve
       const auto s = reference::SGDStep::make(o, first);
       T* p = r->param.value<T>().data();
       const T* g = r->param.grad<T>().data();
-      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::sgd<T>(s, p + b, g + b, buf ? buf + b : nullptr, e - b); },
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::sgd(s, p + b, g + b, buf ? buf + b : nullptr, e - b); },
                        r->param.size()});
     });
   }
@@ -91,3 +92,24 @@ template void sgd<double>(const SGDStep&, double*, const double*, double*, std::
 
 }  // namespace reference
 }  // namespace descent
+
+// The registration: the factory's entry, the CLI's presets with their training learning rates, and how
+// bench/compare.sh measures the step.
+namespace descent::registry {
+namespace {
+
+constexpr std::pair<std::string_view, double> kMomentum[] = {{"momentum", 0.9}};
+constexpr std::pair<std::string_view, double> kNesterov[] = {{"momentum", 0.9}, {"nesterov", 1.0}};
+constexpr OptimizerPreset kPresets[] = {
+    {"gd", "sgd", {}, "gradient descent: w -= lr * g", 0.1},
+    {"momentum", "sgd", kMomentum, "SGD with momentum 0.9", 0.01},
+    {"nesterov", "sgd", kNesterov, "SGD with Nesterov momentum 0.9", 0.01},
+};
+constexpr MemoryPass kRoof[] = {{1, 2}};  // g read; w and the momentum buffer updated
+constexpr Entry kEntries[] = {entry<SGD, SGDOptions>("sgd", kPresets, {kMomentum, kRoof})};
+
+}  // namespace
+
+std::span<const Entry> sgd() { return kEntries; }
+
+}  // namespace descent::registry

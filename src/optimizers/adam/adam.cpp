@@ -18,7 +18,8 @@
 
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
-#include "optimizers/reference.hpp"
+#include "optimizers/adam/adam_reference.hpp"
+#include "optimizers/registry.hpp"
 
 namespace descent {
 namespace {
@@ -78,7 +79,7 @@ void AdamFamily<Decoupled>::plan(const Options& options, std::span<Optimizer::Re
       T* v = this->template slot<T>(*r, kExpAvgSq);
       T* vmax = o.amsgrad() ? this->template slot<T>(*r, kMaxExpAvgSq) : nullptr;
       tasks.push_back({[=](std::size_t b, std::size_t e) {
-                         kernels::adam<T>(s, p + b, g + b, m + b, v + b, vmax ? vmax + b : nullptr, e - b);
+                         kernels::adam(s, p + b, g + b, m + b, v + b, vmax ? vmax + b : nullptr, e - b);
                        },
                        r->param.size()});
     });
@@ -136,3 +137,24 @@ template void adam<double>(const AdamStep&, double*, const double*, double*, dou
 
 }  // namespace reference
 }  // namespace descent
+
+// The registration: the factory's entry, the CLI's presets with their training learning rates, and how
+// bench/compare.sh measures the step.
+namespace descent::registry {
+namespace {
+
+constexpr std::pair<std::string_view, double> kNoBiasCorrection[] = {{"bias_correction", 0.0}};
+constexpr OptimizerPreset kAdamPresets[] = {
+    {"adam", "adam", {}, "Adam (0.9, 0.999) with bias correction", 1e-3},
+    {"adam-nobc", "adam", kNoBiasCorrection, "Adam without bias correction (large first steps)", 1e-3},
+};
+constexpr OptimizerPreset kAdamWPresets[] = {{"adamw", "adamw", {}, "AdamW, decoupled weight decay 0.01", 1e-3}};
+constexpr MemoryPass kRoof[] = {{1, 3}};  // g read; w, exp_avg and exp_avg_sq updated
+constexpr Entry kEntries[] = {entry<Adam, AdamOptions>("adam", kAdamPresets, {{}, kRoof}),
+                              entry<AdamW, AdamWOptions>("adamw", kAdamWPresets, {{}, kRoof})};
+
+}  // namespace
+
+std::span<const Entry> adam() { return kEntries; }
+
+}  // namespace descent::registry

@@ -15,7 +15,8 @@
 
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
-#include "optimizers/reference.hpp"
+#include "optimizers/lars/lars_reference.hpp"
+#include "optimizers/registry.hpp"
 
 namespace descent {
 namespace {
@@ -60,7 +61,7 @@ void LARS::plan(const Options& options, std::span<Record* const> records, std::v
       return visit_dtype(p.dtype(), [&](auto tag) {
         using T = decltype(tag);
         const T* x = of_grad ? p.grad<T>().data() : p.value<T>().data();
-        return kernels::sum_of_squares<T>(x + b, e - b);
+        return kernels::sum_of_squares(x + b, e - b);
       });
     });
   };
@@ -77,7 +78,7 @@ void LARS::plan(const Options& options, std::span<Record* const> records, std::v
       T* p = r->param.value<T>().data();
       const T* g = r->param.grad<T>().data();
       T* buf = o.momentum() != 0.0 ? slot<T>(*r, kMomentumBuffer) : nullptr;
-      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::lars<T>(s, p + b, g + b, buf ? buf + b : nullptr, e - b); },
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::lars(s, p + b, g + b, buf ? buf + b : nullptr, e - b); },
                        r->param.size()});
     });
   }
@@ -113,3 +114,18 @@ template void lars<double>(const LARSStep&, double*, const double*, double*, std
 
 }  // namespace reference
 }  // namespace descent
+
+// The registration: the factory's entry, the CLI's presets with their training learning rates, and how
+// bench/compare.sh measures the step.
+namespace descent::registry {
+namespace {
+
+constexpr OptimizerPreset kPresets[] = {{"lars", "lars", {}, "LARS, momentum 0.9, trust coefficient 0.001", 5.0}};
+constexpr MemoryPass kRoof[] = {{2, 0}, {1, 2}};  // norms of w and g; then g read, w and the momentum buffer updated
+constexpr Entry kEntries[] = {entry<LARS, LARSOptions>("lars", kPresets, {{}, kRoof})};
+
+}  // namespace
+
+std::span<const Entry> lars() { return kEntries; }
+
+}  // namespace descent::registry

@@ -12,7 +12,8 @@
 
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
-#include "optimizers/reference.hpp"
+#include "optimizers/adamax/adamax_reference.hpp"
+#include "optimizers/registry.hpp"
 
 namespace descent {
 namespace {
@@ -49,7 +50,7 @@ void Adamax::plan(const Options& options, std::span<Record* const> records, std:
       const T* g = r->param.grad<T>().data();
       T* m = slot<T>(*r, kExpAvg);
       T* u = slot<T>(*r, kExpInf);
-      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::adamax<T>(s, p + b, g + b, m + b, u + b, e - b); },
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::adamax(s, p + b, g + b, m + b, u + b, e - b); },
                        r->param.size()});
     });
   }
@@ -82,3 +83,18 @@ template void adamax<double>(const AdamaxStep&, double*, const double*, double*,
 
 }  // namespace reference
 }  // namespace descent
+
+// The registration: the factory's entry, the CLI's presets with their training learning rates, and how
+// bench/compare.sh measures the step.
+namespace descent::registry {
+namespace {
+
+constexpr OptimizerPreset kPresets[] = {{"adamax", "adamax", {}, "Adamax", 2e-3}};
+constexpr MemoryPass kRoof[] = {{1, 3}};  // g read; w, exp_avg and exp_inf updated
+constexpr Entry kEntries[] = {entry<Adamax, AdamaxOptions>("adamax", kPresets, {{}, kRoof})};
+
+}  // namespace
+
+std::span<const Entry> adamax() { return kEntries; }
+
+}  // namespace descent::registry

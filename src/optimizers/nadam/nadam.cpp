@@ -18,7 +18,8 @@
 
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
-#include "optimizers/reference.hpp"
+#include "optimizers/nadam/nadam_reference.hpp"
+#include "optimizers/registry.hpp"
 
 namespace descent {
 namespace {
@@ -62,7 +63,7 @@ void NAdam::plan(const Options& options, std::span<Record* const> records, std::
       const T* g = r->param.grad<T>().data();
       T* m = slot<T>(*r, kExpAvg);
       T* v = slot<T>(*r, kExpAvgSq);
-      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::nadam<T>(s, p + b, g + b, m + b, v + b, e - b); },
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::nadam(s, p + b, g + b, m + b, v + b, e - b); },
                        r->param.size()});
     });
   }
@@ -109,3 +110,18 @@ template void nadam<double>(const NAdamStep&, double*, const double*, double*, d
 
 }  // namespace reference
 }  // namespace descent
+
+// The registration: the factory's entry, the CLI's presets with their training learning rates, and how
+// bench/compare.sh measures the step.
+namespace descent::registry {
+namespace {
+
+constexpr OptimizerPreset kPresets[] = {{"nadam", "nadam", {}, "NAdam", 2e-3}};
+constexpr MemoryPass kRoof[] = {{1, 3}};  // g read; w, exp_avg and exp_avg_sq updated
+constexpr Entry kEntries[] = {entry<NAdam, NAdamOptions>("nadam", kPresets, {{}, kRoof})};
+
+}  // namespace
+
+std::span<const Entry> nadam() { return kEntries; }
+
+}  // namespace descent::registry

@@ -14,7 +14,8 @@
 
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
-#include "optimizers/reference.hpp"
+#include "optimizers/rmsprop/rmsprop_reference.hpp"
+#include "optimizers/registry.hpp"
 
 namespace descent {
 namespace {
@@ -57,7 +58,7 @@ void RMSprop::plan(const Options& options, std::span<Record* const> records, std
       T* buf = o.momentum() > 0.0 ? slot<T>(*r, kMomentumBuffer) : nullptr;
       T* grad_avg = o.centered() ? slot<T>(*r, kGradAvg) : nullptr;
       tasks.push_back({[=](std::size_t b, std::size_t e) {
-                         kernels::rmsprop<T>(s, p + b, g + b, square_avg + b, buf ? buf + b : nullptr,
+                         kernels::rmsprop(s, p + b, g + b, square_avg + b, buf ? buf + b : nullptr,
                                              grad_avg ? grad_avg + b : nullptr, e - b);
                        },
                        r->param.size()});
@@ -105,3 +106,18 @@ template void rmsprop<double>(const RMSpropStep&, double*, const double*, double
 
 }  // namespace reference
 }  // namespace descent
+
+// The registration: the factory's entry, the CLI's presets with their training learning rates, and how
+// bench/compare.sh measures the step.
+namespace descent::registry {
+namespace {
+
+constexpr OptimizerPreset kPresets[] = {{"rmsprop", "rmsprop", {}, "RMSprop (alpha 0.99)", 1e-3}};
+constexpr MemoryPass kRoof[] = {{1, 2}};  // g read; w and square_avg updated
+constexpr Entry kEntries[] = {entry<RMSprop, RMSpropOptions>("rmsprop", kPresets, {{}, kRoof})};
+
+}  // namespace
+
+std::span<const Entry> rmsprop() { return kEntries; }
+
+}  // namespace descent::registry

@@ -12,7 +12,8 @@
 
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
-#include "optimizers/reference.hpp"
+#include "optimizers/adadelta/adadelta_reference.hpp"
+#include "optimizers/registry.hpp"
 
 namespace descent {
 namespace {
@@ -48,7 +49,7 @@ void Adadelta::plan(const Options& options, std::span<Record* const> records, st
       T* square_avg = slot<T>(*r, kSquareAvg);
       T* acc_delta = slot<T>(*r, kAccDelta);
       tasks.push_back({[=](std::size_t b, std::size_t e) {
-                         kernels::adadelta<T>(s, p + b, g + b, square_avg + b, acc_delta + b, e - b);
+                         kernels::adadelta(s, p + b, g + b, square_avg + b, acc_delta + b, e - b);
                        },
                        r->param.size()});
     });
@@ -83,3 +84,18 @@ template void adadelta<double>(const AdadeltaStep&, double*, const double*, doub
 
 }  // namespace reference
 }  // namespace descent
+
+// The registration: the factory's entry, the CLI's presets with their training learning rates, and how
+// bench/compare.sh measures the step.
+namespace descent::registry {
+namespace {
+
+constexpr OptimizerPreset kPresets[] = {{"adadelta", "adadelta", {}, "Adadelta (rho 0.9)", 1.0}};
+constexpr MemoryPass kRoof[] = {{1, 3}};  // g read; w, square_avg and acc_delta updated
+constexpr Entry kEntries[] = {entry<Adadelta, AdadeltaOptions>("adadelta", kPresets, {{}, kRoof})};
+
+}  // namespace
+
+std::span<const Entry> adadelta() { return kEntries; }
+
+}  // namespace descent::registry

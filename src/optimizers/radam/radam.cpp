@@ -17,7 +17,8 @@
 
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
-#include "optimizers/reference.hpp"
+#include "optimizers/radam/radam_reference.hpp"
+#include "optimizers/registry.hpp"
 
 namespace descent {
 namespace {
@@ -54,7 +55,7 @@ void RAdam::plan(const Options& options, std::span<Record* const> records, std::
       const T* g = r->param.grad<T>().data();
       T* m = slot<T>(*r, kExpAvg);
       T* v = slot<T>(*r, kExpAvgSq);
-      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::radam<T>(s, p + b, g + b, m + b, v + b, e - b); },
+      tasks.push_back({[=](std::size_t b, std::size_t e) { kernels::radam(s, p + b, g + b, m + b, v + b, e - b); },
                        r->param.size()});
     });
   }
@@ -110,3 +111,18 @@ template void radam<double>(const RAdamStep&, double*, const double*, double*, d
 
 }  // namespace reference
 }  // namespace descent
+
+// The registration: the factory's entry, the CLI's presets with their training learning rates, and how
+// bench/compare.sh measures the step.
+namespace descent::registry {
+namespace {
+
+constexpr OptimizerPreset kPresets[] = {{"radam", "radam", {}, "RAdam", 1e-3}};
+constexpr MemoryPass kRoof[] = {{1, 3}};  // g read; w, exp_avg and exp_avg_sq updated
+constexpr Entry kEntries[] = {entry<RAdam, RAdamOptions>("radam", kPresets, {{}, kRoof})};
+
+}  // namespace
+
+std::span<const Entry> radam() { return kEntries; }
+
+}  // namespace descent::registry

@@ -1,0 +1,22 @@
+// Compiles lamb-inl.h once per instruction set and defines the kernel declared in lamb_reference.hpp,
+// which dispatches to the best one this CPU supports.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "optimizers/lamb/lamb_kernel.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/export.h"
+#include "optimizers/lamb/lamb-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace descent::kernels::HWY_NAMESPACE {
+DESCENT_KERNEL_TARGET(LambMoments)
+DESCENT_KERNEL_TARGET(LambApply)
+}  // namespace descent::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace descent::kernels {
+DESCENT_KERNEL_EXPORT(LambMoments, lamb_moments);
+DESCENT_KERNEL_EXPORT(LambApply, lamb_apply);
+}  // namespace descent::kernels
+#endif  // HWY_ONCE

@@ -1,0 +1,20 @@
+// Compiles radam-inl.h once per instruction set and defines the kernel declared in radam_reference.hpp,
+// which dispatches to the best one this CPU supports.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "optimizers/radam/radam_kernel.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/export.h"
+#include "optimizers/radam/radam-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace descent::kernels::HWY_NAMESPACE {
+DESCENT_KERNEL_TARGET(Radam)
+}  // namespace descent::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace descent::kernels {
+DESCENT_KERNEL_EXPORT(Radam, radam);
+}  // namespace descent::kernels
+#endif  // HWY_ONCE
