@@ -16,19 +16,16 @@ constexpr std::size_t round_up(std::size_t bytes, std::size_t alignment) {
   return (bytes + alignment - 1) / alignment * alignment;
 }
 
-std::size_t element_count(const std::vector<std::int64_t>& shape) {
-  std::size_t n = 1;
-  for (const std::int64_t d : shape) n *= static_cast<std::size_t>(d);
-  return n;
-}
-
 // Fills n elements of any storage type with `value` (rounded to nearest even for bfloat16).
 void fill(void* data, std::size_t n, DType dtype, double value) {
   visit_any_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     T v;
     if constexpr (std::is_same_v<T, bfloat16>) v = to_bfloat16(static_cast<float>(value));
-    else if constexpr (std::is_same_v<T, float16>) v = float16{value == 0.0 ? std::uint16_t{0} : std::uint16_t{0x3c00}};
+    else if constexpr (std::is_same_v<T, float16>) {
+      if (value != 0.0) throw Error("internal: a float16 slot can only start at 0");
+      v = float16{0};
+    }
     else v = static_cast<T>(value);
     std::fill_n(static_cast<T*>(data), n, v);
   });
@@ -57,13 +54,24 @@ Optimizer::Optimizer(std::string_view name, std::vector<std::unique_ptr<Optimize
       engine_(std::make_shared<detail::Engine>()) {
   const std::string where = std::string(name);
   if (parts.empty()) throw InvalidArgument(where + ": no optimizer given");
+  // Every check first, so that a refusal leaves each part whole.
+  std::unordered_map<std::string_view, std::size_t> names;
+  std::vector<Extent> extents;
   for (const auto& p : parts) {
     if (!p) throw InvalidArgument(where + ": a part is null");
-    if (!p->wrapper_slots_.empty() || (p->parts_.empty() && p->slots_.empty() && p->scalar_slots_.empty() &&
-                                       p->groups_.empty())) {
+    if (!p->defaults_) throw InvalidArgument(where + ": a part was moved from");
+    if (!p->wrapper_slots_.empty()) {
       throw InvalidArgument(where + ": " + std::string(p->name_) + " cannot be a part (a wrapper goes around, not inside)");
     }
+    for (const Record& r : p->records_) {
+      if (!names.emplace(r.param.name(), 0).second) {
+        throw InvalidArgument(where + ": two parts hold a parameter named '" + excerpt(r.param.name()) + "'");
+      }
+    }
+    for (Extent& e : p->memory_extents(/*with_grads=*/false)) extents.push_back(std::move(e));
   }
+  check_disjoint(where + ": parameters", std::move(extents));
+
   for (auto& p : parts) {
     const std::size_t rule_base = parts_.size();
     const std::size_t group_base = groups_.size();
@@ -92,6 +100,7 @@ Optimizer::Optimizer(std::string_view name, std::vector<std::unique_ptr<Optimize
     p->groups_.clear();
     p->records_.clear();
     p->by_name_.clear();
+    p->arena_bytes_.assign(2, {});
     if (!defaults_) defaults_ = p->defaults_->clone();
     if (rules.empty()) {
       p->arenas_.clear();
@@ -106,32 +115,8 @@ Optimizer::Optimizer(std::string_view name, std::vector<std::unique_ptr<Optimize
   arena_bytes_.emplace_back(wrapper_slots.size(), 0);
   for (std::size_t s = 0; s < wrapper_slots.size(); ++s) arenas_.back().push_back(std::make_unique<AlignedBuffer>());
   for (std::size_t i = 0; i < records_.size(); ++i) {
-    if (!by_name_.emplace(records_[i].param.name(), i).second) {
-      throw InvalidArgument(where + ": two parts hold a parameter named '" + records_[i].param.name() + "'");
-    }
-  }
-  std::vector<Extent> extents;
-  for (const Record& r : records_) {
-    const auto begin = reinterpret_cast<std::uintptr_t>(r.param.value_data());
-    extents.emplace_back(begin, begin + r.param.size() * size_of(r.param.dtype()), "'" + r.param.name() + "'");
-  }
-  check_disjoint(where + ": parameters", std::move(extents));
-  // The wrapper's slots, laid out for every parameter after its rule's.
-  for (Record& r : records_) {
-    const std::size_t w = arenas_.size() - 1;
-    for (std::size_t s = 0; s < wrapper_slots.size(); ++s) {
-      SlotPlace place;
-      place.layout = wrapper_slots[s].layout ? wrapper_slots[s].layout(r.param, groups_[r.group]->options())
-                                             : SlotLayout{r.param.shape().empty()
-                                                              ? std::vector<std::int64_t>{static_cast<std::int64_t>(r.param.size())}
-                                                              : r.param.shape(),
-                                                          r.param.dtype()};
-      place.elements = element_count(place.layout.shape);
-      place.offset = arena_bytes_[w][s];
-      place.arena = arenas_[w][s].get();
-      arena_bytes_[w][s] += round_up(place.elements * size_of(place.layout.dtype), AlignedBuffer::kAlignment);
-      r.slots.push_back(std::move(place));
-    }
+    by_name_.emplace(records_[i].param.name(), i);
+    lay_out_wrapper(records_[i], groups_[records_[i].group]->options());
   }
 }
 
@@ -181,28 +166,39 @@ void Optimizer::run_tasks(std::span<const Task> tasks) {
 
 std::unique_ptr<AlignedBuffer>& Optimizer::arena(std::size_t rule, std::size_t slot) { return arenas_[rule][slot]; }
 
+Optimizer::SlotPlace Optimizer::place_slot(const Record& record, const SlotSpec& spec, const Options& options,
+                                           std::size_t arena_index, std::size_t slot) {
+  SlotPlace place;
+  place.layout = spec.layout ? spec.layout(record.param, options) : SlotLayout{record.param.shape(), record.param.dtype()};
+  std::size_t n = 1;
+  for (const std::int64_t d : place.layout.shape) {
+    if (d < 0 || __builtin_mul_overflow(n, static_cast<std::size_t>(d), &n)) {
+      throw Error("internal: slot '" + std::string(spec.name) + "' of '" + excerpt(record.param.name()) +
+                  "' has the shape " + shape_text(place.layout.shape));
+    }
+  }
+  place.elements = n;
+  place.offset = arena_bytes_[arena_index][slot];
+  place.arena = arenas_[arena_index][slot].get();
+  arena_bytes_[arena_index][slot] += round_up(n * size_of(place.layout.dtype), AlignedBuffer::kAlignment);
+  return place;
+}
+
 void Optimizer::lay_out(Record& record, std::size_t rule, const Options& options) {
   const Optimizer& owner = parts_.empty() ? *this : *parts_[rule];
   record.slots.clear();
   for (std::size_t s = 0; s < owner.slots_.size(); ++s) {
-    const SlotSpec& spec = owner.slots_[s];
-    SlotPlace place;
-    if (spec.layout) {
-      place.layout = spec.layout(record.param, options);
-    } else {
-      place.layout.shape = record.param.shape().empty()
-                               ? std::vector<std::int64_t>{static_cast<std::int64_t>(record.param.size())}
-                               : record.param.shape();
-      place.layout.dtype = record.param.dtype();
-    }
-    place.elements = element_count(place.layout.shape);
-    place.offset = arena_bytes_[rule][s];
-    place.arena = arenas_[rule][s].get();
-    arena_bytes_[rule][s] += round_up(place.elements * size_of(place.layout.dtype), AlignedBuffer::kAlignment);
-    record.slots.push_back(std::move(place));
+    record.slots.push_back(place_slot(record, owner.slots_[s], options, rule, s));
   }
   record.scalars.clear();
   for (const ScalarSlotSpec& s : owner.scalar_slots_) record.scalars.push_back(s.initial);
+  lay_out_wrapper(record, options);
+}
+
+void Optimizer::lay_out_wrapper(Record& record, const Options& options) {
+  for (std::size_t s = 0; s < wrapper_slots_.size(); ++s) {
+    record.slots.push_back(place_slot(record, wrapper_slots_[s], options, arenas_.size() - 1, s));
+  }
 }
 
 void Optimizer::add_param_group(std::vector<Parameter> params) { add_param_group(std::move(params), defaults_->clone()); }
@@ -240,13 +236,12 @@ void Optimizer::add_param_group(std::vector<Parameter> params, std::unique_ptr<O
   }
 
   // No two parameters may share memory: the same tensor in two groups would be updated twice per step.
-  std::vector<Extent> extents;
-  const auto add_extent = [&](const Parameter& p) {
+  // (Nor memory bound to a slot: the optimizer would write it twice.)
+  std::vector<Extent> extents = memory_extents(/*with_grads=*/false);
+  for (const Parameter& p : params) {
     const auto begin = reinterpret_cast<std::uintptr_t>(p.value_data());
     extents.emplace_back(begin, begin + p.size() * size_of(p.dtype()), "'" + p.name() + "'");
-  };
-  for (const Record& r : records_) add_extent(r.param);
-  for (const Parameter& p : params) add_extent(p);
+  }
   check_disjoint(where + ": parameters", std::move(extents));
 
   // Every check passed. Build everything that can throw (allocations, layouts) first, then commit with
@@ -262,21 +257,6 @@ void Optimizer::add_param_group(std::vector<Parameter> params, std::unique_ptr<O
       group->members_.push_back(records_.size() + i);
       fresh.push_back(Record{std::move(params[i]), group_index, 0, {}, {}});
       lay_out(fresh.back(), rule, *options);
-      const std::size_t w = arenas_.size() - 1;
-      for (std::size_t s = 0; s < wrapper_slots_.size(); ++s) {
-        SlotPlace place;
-        const Parameter& p = fresh.back().param;
-        place.layout = wrapper_slots_[s].layout
-                           ? wrapper_slots_[s].layout(p, *options)
-                           : SlotLayout{p.shape().empty() ? std::vector<std::int64_t>{static_cast<std::int64_t>(p.size())}
-                                                          : p.shape(),
-                                        p.dtype()};
-        place.elements = element_count(place.layout.shape);
-        place.offset = arena_bytes_[w][s];
-        place.arena = arenas_[w][s].get();
-        arena_bytes_[w][s] += round_up(place.elements * size_of(place.layout.dtype), AlignedBuffer::kAlignment);
-        fresh.back().slots.push_back(std::move(place));
-      }
     }
     records_.reserve(records_.size() + fresh.size());
     groups_.reserve(groups_.size() + 1);
@@ -314,19 +294,19 @@ void Optimizer::check_disjoint(const std::string& where, std::vector<Extent> ext
   }
 }
 
-std::vector<Optimizer::Extent> Optimizer::memory_extents() const {
+std::vector<Optimizer::Extent> Optimizer::memory_extents(bool with_grads, const SlotPlace* skip) const {
   std::vector<Extent> out;
   for (const Record& r : records_) {
     const std::size_t bytes = r.param.size() * size_of(r.param.dtype());
     const auto value = reinterpret_cast<std::uintptr_t>(r.param.value_data());
-    out.emplace_back(value, value + bytes, "the value of '" + r.param.name() + "'");
-    if (r.param.has_grad()) {
+    out.emplace_back(value, value + bytes, with_grads ? "the value of '" + r.param.name() + "'" : "'" + r.param.name() + "'");
+    if (with_grads && r.param.has_grad()) {
       const auto grad = reinterpret_cast<std::uintptr_t>(r.param.grad_data());
       out.emplace_back(grad, grad + bytes, "the gradient of '" + r.param.name() + "'");
     }
     for (std::size_t s = 0; s < r.slots.size(); ++s) {
       const SlotPlace& place = r.slots[s];
-      if (!place.external) continue;
+      if (!place.external || &place == skip) continue;
       const auto begin = reinterpret_cast<std::uintptr_t>(place.external);
       out.emplace_back(begin, begin + place.elements * size_of(place.layout.dtype),
                        "the '" + std::string(spec_of(r, s).name) + "' state of '" + r.param.name() + "'");
@@ -396,18 +376,6 @@ bool Optimizer::step() {
     throw InvalidArgument(std::string(name_) + ": step(): " + std::to_string(skipped_steps_) +
                           " steps were skipped, the most a checkpoint can hold; nothing was changed");
   }
-  if (nonfinite_ != NonFinitePolicy::Propagate && !gradients_finite()) return false;
-  needed.back() = wrapper_slots_.empty() ? 0u : ~0u;
-  for (std::size_t r = 0; r < arenas_.size(); ++r) {
-    for (std::size_t s = 0; s < arenas_[r].size(); ++s) {
-      if ((needed[r] >> s & 1u) && arenas_[r][s]->empty() && arena_bytes_[r][s] > 0) {
-        *arenas_[r][s] = AlignedBuffer(arena_bytes_[r][s]);
-      }
-    }
-  }
-
-  // Plan every group (serially: slots, per-step scalars, norms), then run all the tasks together, so
-  // that many small parameters are cut into chunks and spread over the threads like one large one.
   std::vector<Record*> stepping;
   std::size_t elements = 0;
   for (Record& r : records_) {
@@ -420,17 +388,54 @@ bool Optimizer::step() {
     stepping.push_back(&r);
     elements += r.param.size();
   }
-  engine_->prepare(elements);
-  for (Record* r : stepping) ++r->step;
-  before_step(stepping);
-  std::vector<Task> tasks;
-  std::vector<Record*> active;
-  for (std::size_t i = 0; i < groups_.size(); ++i) {
-    active.clear();
-    for (const std::size_t m : groups_[i]->members_) {
-      if (records_[m].param.has_grad()) active.push_back(&records_[m]);
+  if (nonfinite_ != NonFinitePolicy::Propagate && !gradients_finite()) return false;
+
+  // Arenas of the slots a stepping parameter keeps in the optimizer's memory (not in memory it bound).
+  needed.back() = wrapper_slots_.empty() ? 0u : ~0u;
+  for (const Record* r : stepping) {
+    const std::size_t rule = parts_.empty() ? 0 : groups_[r->group]->rule_;
+    const std::size_t base = wrapper_slot_base(*r);
+    for (std::size_t s = 0; s < r->slots.size(); ++s) {
+      const std::size_t set = s < base ? rule : arenas_.size() - 1;
+      const std::size_t index = s < base ? s : s - base;
+      if (!(needed[set] >> index & 1u) || r->slots[s].external) continue;
+      AlignedBuffer& arena = *arenas_[set][index];
+      if (arena.empty() && arena_bytes_[set][index] > 0) arena = AlignedBuffer(arena_bytes_[set][index]);
     }
-    if (!active.empty()) rule_of(i).plan(groups_[i]->options(), active, tasks);
+  }
+  engine_->prepare(elements);
+
+  // Plan every group (serially: slots, per-step scalars, norms), then run all the tasks together, so
+  // that many small parameters are cut into chunks and spread over the threads like one large one. A
+  // plan that throws (out of memory) leaves the step counts and the slots' creation as they were.
+  struct Before {
+    std::int64_t step;
+    std::vector<bool> ready;
+  };
+  std::vector<Before> before;
+  before.reserve(stepping.size());
+  for (const Record* r : stepping) {
+    before.push_back({r->step, {}});
+    for (const SlotPlace& place : r->slots) before.back().ready.push_back(place.ready);
+  }
+  std::vector<Task> tasks;
+  try {
+    for (Record* r : stepping) ++r->step;
+    before_step(stepping);
+    std::vector<Record*> active;
+    for (std::size_t i = 0; i < groups_.size(); ++i) {
+      active.clear();
+      for (const std::size_t m : groups_[i]->members_) {
+        if (records_[m].param.has_grad()) active.push_back(&records_[m]);
+      }
+      if (!active.empty()) rule_of(i).plan(groups_[i]->options(), active, tasks);
+    }
+  } catch (...) {
+    for (std::size_t k = 0; k < stepping.size(); ++k) {
+      stepping[k]->step = before[k].step;
+      for (std::size_t s = 0; s < stepping[k]->slots.size(); ++s) stepping[k]->slots[s].ready = before[k].ready[s];
+    }
+    throw;
   }
   run_tasks(tasks);
   after_step(stepping);
@@ -586,12 +591,12 @@ void Optimizer::bind_state(std::string_view param, std::string_view slot, void* 
     throw InvalidArgument(what + ": the memory is not aligned to its element size (" + std::to_string(size_of(dtype)) +
                           " bytes)");
   }
-  std::vector<Extent> extents;
-  for (Extent& e : memory_extents()) {
-    // The slot's own previous binding is replaced, so it does not count.
-    if (std::get<0>(e) == reinterpret_cast<std::uintptr_t>(place.external) && place.external) continue;
-    extents.push_back(std::move(e));
+  if (holds_state && r.step == 0) {
+    throw InvalidArgument(what + ": holds_state, but '" + excerpt(r.param.name()) +
+                          "' has taken no step, so it has no state yet (bind without holds_state)");
   }
+  // The slot's own previous binding is replaced, so it does not count.
+  std::vector<Extent> extents = memory_extents(/*with_grads=*/true, &place);
   const auto begin = reinterpret_cast<std::uintptr_t>(data);
   extents.emplace_back(begin, begin + elements * size_of(dtype), "the memory given for '" + std::string(slot) + "'");
   check_disjoint(what + ":", std::move(extents));
@@ -607,7 +612,7 @@ void* Optimizer::slot_data(Record& record, std::size_t slot, bool* created, DTyp
     throw Error("internal: " + std::string(name_) + " read slot '" + std::string(spec.name) + "' as " +
                 std::string(name_of(dtype)) + ", but it holds " + std::string(name_of(place.layout.dtype)));
   }
-  if (!place.external && place.arena->empty()) {
+  if (!place.external && place.arena->empty() && place.elements > 0) {
     throw Error("internal: " + std::string(name_) + " used slot '" + std::string(spec.name) +
                 "' that slots_needed() did not declare");
   }

@@ -43,12 +43,13 @@ std::string broken_invariant(SlotCheck check, const void* data, DType dtype, std
   std::string out;
   visit_any_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bfloat16>) {
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bfloat16> ||
+                  std::is_same_v<T, float16>) {
       for (std::size_t i = 0; i < n; ++i) {
         T raw;
         std::memcpy(&raw, static_cast<const std::byte*>(data) + i * sizeof(T), sizeof(T));
         double v;
-        if constexpr (std::is_same_v<T, bfloat16>) v = to_float(raw);
+        if constexpr (std::is_same_v<T, bfloat16> || std::is_same_v<T, float16>) v = to_float(raw);
         else v = static_cast<double>(raw);
         const bool ok = std::isfinite(v) && (check == SlotCheck::Finite || (check == SlotCheck::NonNegative && v >= 0.0) ||
                                              (check == SlotCheck::Positive && v > 0.0));

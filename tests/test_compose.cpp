@@ -182,6 +182,22 @@ TEST(EMA, AveragesTheWeightsAroundAnyOptimizer) {
   EXPECT_THROW_WITH(ema.set_decay(1.0), InvalidArgument, "decay = 1 is out of range: must be in [0, 1)");
 }
 
+// While the averages are in the parameters, a dictionary must carry the parameters' values, and loading
+// is refused (the trained values would be lost).
+TEST(EMA, SwappedStateIsNeverAmbiguous) {
+  std::vector<float> w(4, 1.0f), g(4, 0.25f);
+  EMA ema(std::make_unique<SGD>(std::vector<Parameter>{Parameter("w", std::span(w), std::span(g))}, SGDOptions(0.1)), 0.5);
+  ema.step();
+  ema.step();
+  const StateDict trained = ema.state_dict(true);
+  ema.use_average(true);
+  EXPECT_THROW_WITH(ema.state_dict(false), InvalidArgument, "without the parameters' values while the averages are in");
+  EXPECT_THROW_WITH(ema.load_state_dict(trained), InvalidArgument, "while the averages are in the parameters");
+  EXPECT_TRUE(ema.using_average());
+  ema.use_average(false);
+  EXPECT_EQ(w, trained.tensor("param/w").values<float>("w"));
+}
+
 TEST(EMA, WrapsACompositeToo) {
   Net net;
   EMA ema(lars_and_adamw(net), 0.5);

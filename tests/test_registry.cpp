@@ -14,14 +14,13 @@
 namespace descent {
 namespace {
 
-TEST(Registry, NamesAreTheFactorysOwnUniqueAndLowerCase) {
+TEST(Registry, NamesAreUniqueAndLowerCase) {
   const auto entries = registry::all();
   const auto names = optimizer_names();
   ASSERT_EQ(entries.size(), names.size());
   ASSERT_FALSE(names.empty());
   std::set<std::string_view> seen;
   for (std::size_t i = 0; i < names.size(); ++i) {
-    EXPECT_EQ(entries[i].name, names[i]);
     EXPECT_TRUE(seen.insert(names[i]).second) << "registered twice: " << names[i];
     for (const char c : names[i]) EXPECT_FALSE(std::isupper(static_cast<unsigned char>(c))) << names[i];
   }

@@ -279,29 +279,37 @@ TEST(ErrorMessages, EchoAtMostAFewHundredBytesOfAName) {
   }
 }
 
-// One optimizer used from two threads: the second call throws instead of racing or deadlocking.
-TEST(Concurrency, ASecondThreadIsRefused) {
-  std::vector<float> w(1 << 20, 1.0f), g(1 << 20, 0.5f);
+// Bound memory: no arena is allocated for a slot every stepping parameter keeps in the caller's memory;
+// a parameter added later may not overlap bound memory; state cannot be "held" before the first step.
+TEST(CallerOwnedState, BoundSlotsTakeNoArenaAndAreProtected) {
+  std::vector<float> w(1000, 1.0f), g(1000, 0.5f), m(1000), v(1000);
   Adam adam({Parameter("w", std::span(w), std::span(g))});
-  adam.set_num_threads(1);
-  std::atomic<int> refused{0}, ran{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&] {
-      for (int i = 0; i < 20; ++i) {
-        try {
-          adam.step();
-          ++ran;
-        } catch (const Error& e) {
-          EXPECT_NE(std::string(e.what()).find("not thread-safe"), std::string::npos) << e.what();
-          ++refused;
-        }
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  EXPECT_EQ(ran + refused, 80);
-  EXPECT_EQ(adam.step_count("w"), ran.load());
+  EXPECT_THROW_WITH(adam.bind_state<float>("w", "exp_avg", m, /*holds_state=*/true), InvalidArgument,
+                    "'w' has taken no step, so it has no state yet");
+  adam.bind_state<float>("w", "exp_avg", m);
+  adam.bind_state<float>("w", "exp_avg_sq", v);
+  adam.step();
+  // The optimizer's own arena for exp_avg was never allocated: its state is where the caller bound it.
+  EXPECT_EQ(adam.state<float>("w", "exp_avg").data(), m.data());
+  EXPECT_EQ(adam.state<float>("w", "exp_avg_sq").data(), v.data());
+  EXPECT_THROW_WITH(adam.add_param_group({Parameter("alias", std::span(m).first(10), std::span(g).first(10))}),
+                    InvalidArgument, "share memory");
+  // A state bound with holds_state after a step round-trips through a checkpoint.
+  std::vector<float> m2(1000, 0.125f);
+  adam.bind_state<float>("w", "exp_avg", m2, /*holds_state=*/true);
+  const StateDict d = decode_checkpoint(encode_checkpoint(adam.state_dict(true)));
+  adam.load_state_dict(d);
+  EXPECT_EQ(m2[17], 0.125f);
+}
+
+TEST(Float16, ConvertsExactly) {
+  EXPECT_EQ(to_float(float16{0x3c00}), 1.0f);
+  EXPECT_EQ(to_float(float16{0xc000}), -2.0f);
+  EXPECT_EQ(to_float(float16{0x7bff}), 65504.0f);
+  EXPECT_EQ(to_float(float16{0x0001}), std::ldexp(1.0f, -24));
+  EXPECT_EQ(to_float(float16{0x0200}), std::ldexp(1.0f, -15));
+  EXPECT_TRUE(std::isinf(to_float(float16{0x7c00})));
+  EXPECT_TRUE(std::isnan(to_float(float16{0x7e00})));
 }
 
 }  // namespace

@@ -23,8 +23,9 @@ namespace descent {
 // Runs each group with the rule its options belong to. Built from optimizers already holding their
 // parameters, groups and options (and any state they have): the Composite takes them all over, groups
 // in the parts' order; add_param_group() later takes options of any of the parts' kinds. Parameter names
-// must be unique across the parts and no memory may be shared. Checkpoints save each group's rule; the
-// kind is "Composite".
+// must be unique across the parts and no memory may be shared (checked before any part is taken apart).
+// The Composite has its own engine and non-finite policy (one thread per core, Raise): set them on it.
+// Checkpoints save each group's rule; the kind is "Composite".
 class Composite final : public Optimizer {
  public:
   explicit Composite(std::vector<std::unique_ptr<Optimizer>> parts);

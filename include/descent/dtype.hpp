@@ -40,6 +40,29 @@ inline float to_float(bfloat16 value) noexcept {
   return f;
 }
 
+// IEEE half to float, exactly (every half is a float).
+inline float to_float(float16 value) noexcept {
+  const std::uint32_t sign = std::uint32_t{value.bits & 0x8000u} << 16;
+  std::uint32_t exponent = (value.bits >> 10) & 0x1fu, mantissa = value.bits & 0x3ffu, u;
+  if (exponent == 0x1f) {
+    u = sign | 0x7f800000u | (mantissa << 13);  // inf, NaN
+  } else if (exponent != 0) {
+    u = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else if (mantissa == 0) {
+    u = sign;
+  } else {  // subnormal: normalise
+    exponent = 113;
+    while (!(mantissa & 0x400u)) {
+      mantissa <<= 1;
+      --exponent;
+    }
+    u = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
+  }
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 constexpr std::size_t size_of(DType dtype) noexcept {
   switch (dtype) {
     case DType::Float64:

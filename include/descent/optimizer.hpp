@@ -292,6 +292,8 @@ class Optimizer {
   }
   // The records of every parameter, for a wrapper's own work (e.g. swapping in its averages).
   std::span<Record> records() noexcept { return records_; }
+  // Holds this optimizer's in-use flag for a wrapper's own call (use_average): a second thread's call throws.
+  [[nodiscard]] detail::ExclusiveUse exclusive_use(std::string_view call) { return detail::ExclusiveUse(in_use_, name_, call); }
   // Index of the first wrapper slot in a record's slots.
   std::size_t wrapper_slot_base(const Record& record) const;
 
@@ -311,10 +313,16 @@ class Optimizer {
   std::size_t slot_index(const Record& record, std::string_view slot) const;
   // Lays out the record's slots (layouts, offsets in the arenas of its rule) with its group's options.
   void lay_out(Record& record, std::size_t rule, const Options& options);
+  // Lays out the wrapper's slots of a record, after its rule's.
+  void lay_out_wrapper(Record& record, const Options& options);
+  // Where slot `slot` of arena set `arena_index` (a rule's, or the wrapper's last) puts this record.
+  SlotPlace place_slot(const Record& record, const SlotSpec& spec, const Options& options, std::size_t arena_index,
+                       std::size_t slot);
   std::unique_ptr<AlignedBuffer>& arena(std::size_t rule, std::size_t slot);
   // Every byte range a parameter, gradient or bound slot occupies, named.
   using Extent = std::tuple<std::uintptr_t, std::uintptr_t, std::string>;
-  std::vector<Extent> memory_extents() const;
+  // Values (and, with_grads, gradients) of every parameter, and every bound slot but `skip`.
+  std::vector<Extent> memory_extents(bool with_grads, const SlotPlace* skip = nullptr) const;
   // Throws InvalidArgument (prefixed with `where`) when two of the ranges overlap.
   static void check_disjoint(const std::string& where, std::vector<Extent> extents);
 

@@ -31,6 +31,7 @@ std::vector<std::unique_ptr<Optimizer>> one(std::unique_ptr<Optimizer> base, dou
 EMA::EMA(std::unique_ptr<Optimizer> base, double decay) : Optimizer("EMA", one(std::move(base), decay), kSlots), decay_(decay) {}
 
 void EMA::set_decay(double decay) {
+  const auto use = exclusive_use("set_decay()");
   check_decay(decay);
   decay_ = decay;
 }
@@ -73,6 +74,7 @@ void EMA::after_step(std::span<Record* const> records) {
 }
 
 void EMA::use_average(bool on) {
+  const auto use = exclusive_use("use_average()");
   if (on == swapped_) return;
   for (Record& r : records()) {
     const std::size_t slot_index = wrapper_slot_base(r);
@@ -88,11 +90,23 @@ void EMA::use_average(bool on) {
 }
 
 void EMA::save_extra(StateDict& dict) const {
+  // While the averages are in the parameters, the "ema" slots hold the trained values: without the
+  // parameters' values the dictionary could not tell the two apart on loading.
+  const bool with_parameters = std::any_of(dict.tensors.begin(), dict.tensors.end(),
+                                           [](const auto& entry) { return entry.first.starts_with("param/"); });
+  if (swapped_ && !with_parameters) {
+    throw InvalidArgument("EMA: state_dict() without the parameters' values while the averages are in the parameters "
+                          "(call state_dict(true), or use_average(false) first)");
+  }
   dict.metadata["ema_decay"] = format_number(decay_);
   dict.metadata["ema_average_in_parameters"] = swapped_ ? "true" : "false";
 }
 
 std::function<void()> EMA::load_extra(const StateDict& dict) {
+  if (swapped_) {
+    throw InvalidArgument("EMA: load_state_dict() while the averages are in the parameters (call use_average(false) "
+                          "first, so that the trained values are not lost)");
+  }
   const auto decay = dict.metadata.find("ema_decay");
   const auto in = dict.metadata.find("ema_average_in_parameters");
   if (decay == dict.metadata.end() || in == dict.metadata.end()) {

@@ -43,8 +43,8 @@ class Engine {
   void set_threads(std::size_t threads);
   std::size_t threads() const noexcept { return threads_; }
 
-  // Runs every task to completion: whole tasks first (the longest items go out first), then the chunks
-  // of the element-range tasks in order.
+  // Runs every task to completion: whole tasks first, in the order given, then the chunks of the
+  // element-range tasks in order. The first exception a task throws is rethrown once all threads are done.
   void run(std::span<const EngineTask> tasks);
 
   // fn(item, begin, end) over fixed chunks of items of the given sizes; per item, the chunk results

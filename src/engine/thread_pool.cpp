@@ -1,5 +1,7 @@
 #include "engine/thread_pool.hpp"
 
+#include <utility>
+
 #include <exception>
 #include <string>
 
@@ -69,7 +71,15 @@ void ThreadPool::work() {
 void ThreadPool::drain() {
   for (std::size_t i = next_.fetch_add(1, std::memory_order_relaxed); i < count_;
        i = next_.fetch_add(1, std::memory_order_relaxed)) {
-    (*job_)(i);
+    try {
+      (*job_)(i);
+    } catch (...) {
+      // The first failure is kept and thrown by run() once every thread has left the job; the
+      // remaining indices are skipped.
+      std::lock_guard lock(mutex_);
+      if (!failure_) failure_ = std::current_exception();
+      next_.store(count_, std::memory_order_relaxed);
+    }
   }
 }
 
@@ -92,6 +102,7 @@ void ThreadPool::run(std::size_t count, const std::function<void(std::size_t)>& 
   std::unique_lock lock(mutex_);
   done_.wait(lock, [&] { return busy_ == 0; });
   job_ = nullptr;
+  if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
 }
 
 }  // namespace descent::detail

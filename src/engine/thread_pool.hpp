@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <exception>
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
@@ -51,6 +52,7 @@ class ThreadPool {
   std::atomic<std::size_t> next_{0};
   std::size_t busy_ = 0;          // workers still inside the current job
   std::size_t generation_ = 0;    // bumped per job, so a worker runs each job once
+  std::exception_ptr failure_;    // the first exception a task of the current job threw
   bool stop_ = false;
 };
 
