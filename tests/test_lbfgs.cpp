@@ -10,6 +10,7 @@
 
 #include "descent/error.hpp"
 #include "descent/minimize/lbfgs.hpp"
+#include "support/lbfgs_case.hpp"
 #include "support/safetensors_reader.hpp"
 
 namespace descent {
@@ -37,15 +38,7 @@ TEST(LBFGS, FollowsTorchOnRosenbrock) {
   for (const auto& c : cases) {
     const std::string id = c.at("id").get<std::string>();
     SCOPED_TRACE(id);
-    const auto& o = c.at("options");
-    LBFGSOptions options;
-    options.lr = o.at("lr").get<double>();
-    options.max_iter = o.at("max_iter").get<int>();
-    options.max_eval = o.at("max_eval").get<int>();
-    options.tolerance_grad = o.at("tolerance_grad").get<double>();
-    options.tolerance_change = o.at("tolerance_change").get<double>();
-    options.history_size = o.at("history_size").get<int>();
-    options.line_search = o.at("line_search") == "strong_wolfe" ? LineSearch::StrongWolfe : LineSearch::None;
+    const LBFGSOptions options = testing::lbfgs_options_of(c.at("options"));
 
     Recorder recorder;
     FunctionObjective objective(2, [&](std::span<const double> x, std::span<double> g) {

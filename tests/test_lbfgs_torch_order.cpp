@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "descent/minimize/lbfgs.hpp"
+#include "support/lbfgs_case.hpp"
 #include "support/safetensors_reader.hpp"
 
 namespace descent {
@@ -43,15 +44,7 @@ TEST(LBFGS, FollowsTorchBitwiseAt50Dimensions) {
   for (const auto& cs : cases) {
     const std::string id = cs.at("id").get<std::string>();
     SCOPED_TRACE(id);
-    const auto& o = cs.at("options");
-    LBFGSOptions options;
-    options.lr = o.at("lr").get<double>();
-    options.max_iter = o.at("max_iter").get<int>();
-    options.max_eval = o.at("max_eval").get<int>();
-    options.tolerance_grad = o.at("tolerance_grad").get<double>();
-    options.tolerance_change = o.at("tolerance_change").get<double>();
-    options.history_size = o.at("history_size").get<int>();
-    options.line_search = o.at("line_search") == "strong_wolfe" ? LineSearch::StrongWolfe : LineSearch::None;
+    const LBFGSOptions options = testing::lbfgs_options_of(cs.at("options"));
 
     std::vector<std::vector<double>> points;
     std::vector<double> values;
