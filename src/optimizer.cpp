@@ -571,6 +571,37 @@ double Optimizer::scalar_state(std::string_view param, std::string_view slot) co
                  std::string(slot) + "' (scalar slots: " + (known.empty() ? "none" : known) + ")");
 }
 
+void Optimizer::set_step_count(std::string_view param, std::int64_t step) {
+  const detail::ExclusiveUse use(in_use_, name_, "set_step_count()");
+  Record& r = record(param);
+  if (step < 0 || step > kMaxStepCount) {
+    throw InvalidArgument(std::string(name_) + ": set_step_count('" + excerpt(r.param.name()) + "', " +
+                          std::to_string(step) + "): a step count must be in [0, 2^53]");
+  }
+  r.step = step;
+}
+
+void Optimizer::set_scalar_state(std::string_view param, std::string_view slot, double value) {
+  const detail::ExclusiveUse use(in_use_, name_, "set_scalar_state()");
+  Record& r = record(param);
+  const auto& specs = rule_of(r.group).scalar_slots_;
+  for (std::size_t s = 0; s < specs.size(); ++s) {
+    if (specs[s].name != slot) continue;
+    const SlotCheck check = specs[s].check;
+    const bool ok = check == SlotCheck::Any ||
+                    (std::isfinite(value) && (check == SlotCheck::Finite || (check == SlotCheck::NonNegative && value >= 0.0) ||
+                                              (check == SlotCheck::Positive && value > 0.0)));
+    if (!ok) {
+      throw InvalidArgument(std::string(name_) + ": set_scalar_state('" + excerpt(r.param.name()) + "', '" +
+                            std::string(slot) + "', " + format_number(value) + "): the value must be " +
+                            (check == SlotCheck::Finite ? "finite" : check == SlotCheck::NonNegative ? "finite and >= 0" : "finite and > 0"));
+    }
+    r.scalars[s] = value;
+    return;
+  }
+  (void)scalar_state(param, slot);  // throws NotFound naming the known scalar slots
+}
+
 void Optimizer::bind_state(std::string_view param, std::string_view slot, void* data, std::size_t elements,
                            DType dtype, bool holds_state) {
   const detail::ExclusiveUse use(in_use_, name_, "bind_state()");

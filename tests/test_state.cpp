@@ -168,6 +168,48 @@ TEST(CallerOwnedState, TheOptimizerUpdatesMemoryTheCallerBound) {
   EXPECT_EQ(bound.state<float>("w", "exp_avg")[0], 0.25f);
 }
 
+// What the torch adapters do with a state dict torch wrote: set the step count and scalar state, bind the
+// slots' memory as holding state; the next step is the one the original optimizer takes.
+TEST(CallerOwnedState, StepCountsAndScalarsSetByTheCallerResumeBitwise) {
+  std::vector<double> w(5), g(5), w2(5), g2(5);
+  for (std::size_t i = 0; i < 5; ++i) w[i] = w2[i] = 0.3 * static_cast<double>(i) - 0.5;
+  NAdam first({Parameter("w", std::span(w), std::span(g))}, NAdamOptions(0.05));
+  const auto gradient = [](std::span<double> out, std::span<const double> at) {
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = std::sin(3.0 * at[i]) + 0.1 * static_cast<double>(i);
+  };
+  for (int s = 0; s < 4; ++s) {
+    gradient(g, w);
+    first.step();
+  }
+  w2 = w;
+  NAdam second({Parameter("w", std::span(w2), std::span(g2))}, NAdamOptions(0.05));
+  std::vector<double> m(first.state<double>("w", "exp_avg").begin(), first.state<double>("w", "exp_avg").end());
+  std::vector<double> v(first.state<double>("w", "exp_avg_sq").begin(), first.state<double>("w", "exp_avg_sq").end());
+  second.set_step_count("w", first.step_count("w"));
+  second.set_scalar_state("w", "mu_product", first.scalar_state("w", "mu_product"));
+  second.bind_state<double>("w", "exp_avg", m, /*holds_state=*/true);
+  second.bind_state<double>("w", "exp_avg_sq", v, /*holds_state=*/true);
+  for (int s = 0; s < 3; ++s) {
+    gradient(g, w);
+    gradient(g2, w2);
+    first.step();
+    second.step();
+  }
+  EXPECT_EQ(w2, w);
+  EXPECT_EQ(second.step_count("w"), 7);
+  EXPECT_EQ(second.scalar_state("w", "mu_product"), first.scalar_state("w", "mu_product"));
+
+  // Bad values are refused naming them, and change nothing.
+  EXPECT_THROW_WITH(second.set_step_count("w", -1), InvalidArgument, "set_step_count('w', -1)");
+  EXPECT_THROW_WITH(second.set_step_count("w", kMaxStepCount + 1), InvalidArgument, "[0, 2^53]");
+  EXPECT_THROW_WITH(second.set_scalar_state("w", "mu_product", -0.5), InvalidArgument, "-0.5");
+  EXPECT_THROW_WITH(second.set_scalar_state("w", "mu_product", std::nan("")), InvalidArgument, "finite and > 0");
+  EXPECT_THROW_WITH(second.set_scalar_state("w", "mu", 1.0), NotFound, "mu_product");
+  EXPECT_THROW_WITH(second.set_step_count("v", 1), NotFound, "'v'");
+  EXPECT_EQ(second.step_count("w"), 7);
+  EXPECT_EQ(second.scalar_state("w", "mu_product"), first.scalar_state("w", "mu_product"));
+}
+
 TEST(CallerOwnedState, LoadingWritesIntoBoundMemory) {
   std::vector<float> w(4, 1.0f), g(4, 0.5f), w2(4), g2(4);
   SGD a({Parameter("w", std::span(w), std::span(g))}, SGDOptions(0.1).momentum(0.9));

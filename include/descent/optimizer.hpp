@@ -171,6 +171,12 @@ class Optimizer {
     return {static_cast<T*>(const_cast<void*>(data)), size};
   }
   double scalar_state(std::string_view param, std::string_view slot) const;
+  // Set a parameter's step count, or one of its scalar states, for a caller that keeps them itself (the
+  // torch adapters keep "step" in torch's own state). The count must be in [0, kMaxStepCount] and the
+  // value must pass its slot's check (finite, >= 0 ...); slots are left as they are. Throws
+  // InvalidArgument or NotFound naming the parameter and the value, changing nothing.
+  void set_step_count(std::string_view param, std::int64_t step);
+  void set_scalar_state(std::string_view param, std::string_view slot, double value);
 
   // Hands the optimizer memory the caller owns (a torch tensor, a shard of a distributed buffer) to hold
   // one parameter's slot instead of the optimizer's own arena. The memory must have exactly the slot's
