@@ -1,0 +1,20 @@
+// Compiles asgd-inl.h once per instruction set and defines the kernel declared in asgd_reference.hpp,
+// which dispatches to the best one this CPU supports.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "optimizers/asgd/asgd_kernel.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/export.h"
+#include "optimizers/asgd/asgd-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace descent::kernels::HWY_NAMESPACE {
+DESCENT_KERNEL_TARGET(ASGD)
+}  // namespace descent::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace descent::kernels {
+DESCENT_KERNEL_EXPORT(ASGD, asgd);
+}  // namespace descent::kernels
+#endif  // HWY_ONCE
