@@ -20,8 +20,8 @@ numpy_version, optimizer, and ``cases``: a JSON-encoded list describing every
 case: id, dtype, reference, steps, groups with all options under descent's
 names, params with name/shape/group) and, per case ``<id>``, the tensors
 ``<id>/init`` [n], ``<id>/grad`` [steps, n], ``<id>/param`` [steps, n],
-``<id>/state.<slot>`` [steps, n] and (NAdam only) ``<id>/scalar.mu_product``
-[steps, number of params] (F64).  n is the total number of elements of all
+``<id>/state.<slot>`` [steps, n] and (NAdam, ASGD) ``<id>/scalar.<slot>``
+(mu_product; eta, mu) [steps, number of params] (F64).  n is the total number of elements of all
 params, concatenated in params order, each flattened in C order.  A state slot
 that exists for some params of a case but not for others (only the SGD
 two-groups case, where group 1 has no momentum) is stored with NaN for the
@@ -85,6 +85,10 @@ DEFAULTS = {
     "lamb": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-6, weight_decay=0.01,
                  bias_correction=True, weight_norm_min=0.0, weight_norm_max=INF,
                  exclude=False, maximize=False),
+    "rprop": dict(lr=1e-2, etaminus=0.5, etaplus=1.2, step_size_min=1e-6,
+                  step_size_max=50.0, maximize=False),
+    "asgd": dict(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0,
+                 maximize=False),
 }
 
 # Candidate per-element slots (recorded when present in the reference).
@@ -100,8 +104,10 @@ SLOTS = {
     "radam": ["exp_avg", "exp_avg_sq"],
     "lars": ["momentum_buffer"],
     "lamb": ["exp_avg", "exp_avg_sq"],
+    "rprop": ["prev", "step_size"],
+    "asgd": ["ax"],
 }
-SCALAR_SLOTS = {"nadam": ["mu_product"]}
+SCALAR_SLOTS = {"nadam": ["mu_product"], "asgd": ["eta", "mu"]}
 
 # --------------------------------------------------------------------------
 # Grids.  A config: name, list of group overrides, optional param->group
@@ -207,6 +213,27 @@ GRIDS = {
         C("zero-init", zero=["w1"]),
         C("two-groups", dict(), dict(exclude=True, weight_decay=0.0), assign=[0, 0, 1]),
         C("maximize", dict(maximize=True)),
+    ],
+    # etaminus 0.3 is not a float: the f32 cases check that the flip mask compares with float(etaminus).
+    # lr 1 with step_size_max 0.5 clamps at the first step; etaminus 0.1 reaches step_size_min 0.01 often.
+    "rprop": [
+        C("default"),
+        C("etas", dict(etaminus=0.3, etaplus=1.5)),
+        C("step-sizes", dict(lr=1.0, etaminus=0.1, step_size_min=0.01, step_size_max=0.5)),
+        C("maximize", dict(maximize=True)),
+        C("all", dict(lr=0.1, etaminus=0.3, etaplus=1.5, step_size_min=0.02,
+                      step_size_max=0.2, maximize=True)),
+        C("two-groups", dict(lr=0.1), dict(lr=1e-3, etaplus=2.0), assign=[0, 0, 1]),
+    ],
+    # The default t0 = 1e6 never averages within 100 steps; the other cases start averaging early.
+    "asgd": [
+        C("default"),
+        C("t0", dict(t0=10.0)),
+        C("lambd-alpha", dict(lr=0.1, lambd=0.05, alpha=0.5, t0=20.0)),
+        C("weight-decay", dict(weight_decay=0.1, t0=5.0)),
+        C("maximize", dict(maximize=True, t0=0.0)),
+        C("all", dict(lr=0.05, lambd=0.01, alpha=1.0, t0=3.0, weight_decay=0.1, maximize=True)),
+        C("two-groups", dict(lr=0.1, t0=10.0), dict(lr=0.01, lambd=0.0), assign=[0, 0, 1]),
     ],
 }
 
@@ -344,6 +371,12 @@ def torch_kwargs(opt, g):
     if opt == "radam":   # no maximize in torch 1.13: handled by negating the gradient
         return dict(lr=g["lr"], betas=(g["beta1"], g["beta2"]), eps=g["eps"],
                     weight_decay=g["weight_decay"])
+    if opt == "rprop":
+        return dict(lr=g["lr"], etas=(g["etaminus"], g["etaplus"]),
+                    step_sizes=(g["step_size_min"], g["step_size_max"]), maximize=g["maximize"])
+    if opt == "asgd":
+        return dict(lr=g["lr"], lambd=g["lambd"], alpha=g["alpha"], t0=g["t0"],
+                    weight_decay=g["weight_decay"], maximize=g["maximize"])
     raise KeyError(opt)
 
 
@@ -352,7 +385,7 @@ TORCH_CLASS = {
     "adadelta": torch.optim.Adadelta, "rmsprop": torch.optim.RMSprop,
     "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
     "adamax": torch.optim.Adamax, "nadam": torch.optim.NAdam,
-    "radam": torch.optim.RAdam,
+    "radam": torch.optim.RAdam, "rprop": torch.optim.Rprop, "asgd": torch.optim.ASGD,
 }
 NEGATE_FOR_MAXIMIZE = ("nadam", "radam")
 
@@ -653,6 +686,18 @@ def self_checks():
     e = max_rel(pn, pt)
     print("self-check numpy lamb(exclude) vs torch Adam: max rel diff %.3g" % e)
     assert e <= 1e-10, e
+
+    # 4. Rprop and ASGD: the files come from foreach=False; torch 1.13's default (foreach=None) takes
+    #    that same single-tensor path, so the two must agree bit for bit.
+    for opt in ("rprop", "asgd"):
+        cfg = C("selfcheck")
+        groups = full_groups(opt, cfg)
+        init, grads = draw(opt, cfg)
+        for tdt in (torch.float32, torch.float64):
+            pd = run_torch(opt, groups, assign, init, grads, tdt, foreach=None)[0].finish([], [], np.float64)[0]
+            ps = run_torch(opt, groups, assign, init, grads, tdt, foreach=False)[0].finish([], [], np.float64)[0]
+            assert np.array_equal(pd, ps), opt
+        print("self-check %s: torch's default path is the single-tensor one (bitwise equal)" % opt)
 
 
 # --------------------------------------------------------------------------
