@@ -224,6 +224,9 @@ GRIDS = {
         C("all", dict(lr=0.1, etaminus=0.3, etaplus=1.5, step_size_min=0.02,
                       step_size_max=0.2, maximize=True)),
         C("two-groups", dict(lr=0.1), dict(lr=1e-3, etaplus=2.0), assign=[0, 0, 1]),
+        # 1e-50 is 0 in float32: torch's in-place assignments then make the shrink factor 1 (and no
+        # gradient is zeroed); in float64 it shrinks to step_size_min at once.
+        C("tiny-etaminus", dict(etaminus=1e-50)),
     ],
     # The default t0 = 1e6 never averages within 100 steps; the other cases start averaging early.
     "asgd": [
