@@ -27,6 +27,9 @@ OPTIMIZERS = {
     "adamax": lambda p, f: torch.optim.Adamax(p, lr=1e-6, foreach=f),
     "nadam": lambda p, f: torch.optim.NAdam(p, lr=1e-6, foreach=f),
     "radam": lambda p, f: torch.optim.RAdam(p, lr=1e-6, foreach=f),
+    "rprop": lambda p, f: torch.optim.Rprop(p, lr=1e-6, foreach=f),
+    # t0=0: averaging on from the first step, as src/optimizers/asgd/asgd.cpp registers its benchmark.
+    "asgd": lambda p, f: torch.optim.ASGD(p, lr=1e-6, t0=0, foreach=f),
 }
 
 

@@ -42,6 +42,7 @@ std::map<std::string, double> full_options(std::string_view name) {
   if (name == "sgd") return {{"lr", 0.05}, {"momentum", 0.9}, {"nesterov", 1}, {"weight_decay", 0.01}};
   if (name == "rmsprop") return {{"lr", 0.01}, {"centered", 1}, {"momentum", 0.5}};
   if (name == "adam" || name == "adamw") return {{"lr", 0.01}, {"amsgrad", 1}};
+  if (name == "asgd") return {{"lr", 0.05}, {"t0", 1}};  // averaging from step 3: ax, eta and mu all move
   return {};
 }
 
