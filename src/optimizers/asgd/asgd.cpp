@@ -1,6 +1,6 @@
 // ASGD: averaged stochastic gradient descent (Polyak & Juditsky 1992, "Acceleration of Stochastic
-// Approximation by Averaging"), with the step-size schedule of Bottou 2012 ("Stochastic Gradient Descent
-// Tricks", section 5.3), in torch.optim.ASGD's form. Per parameter, at step t:
+// Approximation by Averaging"), with the step-size schedule Bottou recommends for averaged SGD
+// ("Stochastic Gradient Descent Tricks", 2012), in torch.optim.ASGD's form. Per parameter, at step t:
 //
 //   g   = grad (+ weight_decay * w)                    (-grad when maximizing)
 //   w   = w * (1 - lambd * eta_t)
@@ -9,9 +9,9 @@
 //   eta_{t+1} = lr / (1 + lambd * lr * t)^alpha
 //   mu_{t+1}  = 1 / max(1, t - t0)
 //
-// eta_1 = lr and mu_1 = 1 (set on the parameter's first step), so ax follows w until step t0 + 1 and is
-// the running mean of the iterates after it. ax is the estimate the method is named for; the parameters
-// themselves hold the plain SGD iterate.
+// eta_1 = lr and mu_1 = 1 (set on the parameter's first step), so ax equals w through step t0 + 2 and from
+// then on is the running mean of the iterates since that step (step t0 + 2 + k averages k + 1 of them).
+// ax is the estimate the method is named for; the parameters themselves hold the plain SGD iterate.
 //
 // Bitwise as PyTorch 1.13's default single-tensor path (_single_tensor_asgd): torch keeps eta and mu in
 // float32 scalar tensors (torch.tensor(python float)) whatever the parameter's type, so descent rounds

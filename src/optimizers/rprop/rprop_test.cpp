@@ -65,6 +65,16 @@ TEST(Rprop, RejectsOptionsOutOfRangeNamingTheValue) {
   EXPECT_THROW_WITH(Rprop({Parameter("w", std::span(w), std::span(g))}, o), InvalidArgument,
                     "step_size_min = 2 is larger than step_size_max = 1");
   EXPECT_EQ(w[0], 1.0f);
+
+  // The same rule broken after construction: step() refuses before it changes anything.
+  Rprop rprop({Parameter("w", std::span(w), std::span(g))}, RpropOptions(0.1));
+  rprop.step();
+  const float after_one = w[0];
+  rprop.options(0).step_sizes(0.5, 0.25);
+  EXPECT_THROW_WITH(rprop.step(), InvalidArgument, "step_size_min = 0.5 is larger than step_size_max = 0.25");
+  EXPECT_EQ(w[0], after_one);
+  EXPECT_EQ(rprop.step_count("w"), 1);
+  EXPECT_EQ(rprop.state<float>("w", "step_size")[0], 0.1f);
 }
 
 }  // namespace
