@@ -80,9 +80,10 @@ void train(const std::string& rule, const descent::TorchOptions& options, const 
       loss_sum += loss.item<double>();
       ++batches;
     }
+    const double lr = opt.param_groups()[0].options().get_lr();
     schedule.step();
-    std::printf("%-5s epoch %d  lr %.2g  train loss %.4f  test accuracy %.4f\n", rule.c_str(), epoch + 1,
-                opt.param_groups()[0].options().get_lr(), loss_sum / batches, accuracy(net, test_x, test_y));
+    std::printf("%-5s epoch %d  lr %.2g  train loss %.4f  test accuracy %.4f\n", rule.c_str(), epoch + 1, lr,
+                loss_sum / batches, accuracy(net, test_x, test_y));
   }
   opt.save(rule + "_cnn.safetensors", /*with_parameters=*/true);
   std::printf("%-5s checkpoint: %s_cnn.safetensors (state of %zu tensors, keyed by name, e.g. 'conv1.weight')\n",
