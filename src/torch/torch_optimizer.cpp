@@ -168,8 +168,8 @@ void TorchOptimizer::add_descent_group(const std::vector<std::pair<std::string, 
       at::Tensor memory = at::empty(layout.shape, at::TensorOptions().dtype(scalar_type_of(layout.dtype)));
       const auto elements = static_cast<std::size_t>(memory.numel());
       if (elements == 0) continue;  // nothing to hold; descent keeps the empty slot itself
-      // Unused slots (Adam's max_exp_avg_sq without amsgrad) are never written, so their pages are
-      // never touched.
+      // Unused slots (Adam's max_exp_avg_sq without amsgrad) are never written by descent: a large one
+      // costs address space, not memory.
       inner_->bind_state(name, slot, memory.data_ptr(), elements, layout.dtype);
       entry->slots.emplace(std::string(slot), std::move(memory));
     }
