@@ -121,8 +121,9 @@ class ShardedOptimizer {
   // with the parameters' values) to "<index>.<run>.<save>.rank<r>-of-<N>.safetensors" beside `index`,
   // atomically; when every shard is on disk, rank 0 writes the index at `index` (a safetensors file
   // without tensors whose metadata names the run, the save, the world size and every shard with its
-  // parameters), atomically, last. Then each rank removes its shard of this object's previous save. A
-  // rank that fails or dies before the index is replaced leaves the previous checkpoint whole.
+  // parameters), atomically, last. Then rank 0 removes the shards the replaced index named. A rank that
+  // fails or dies before the index is replaced leaves the previous checkpoint whole (and, if it died,
+  // the new shards written so far behind, named by no index).
   // `metadata` is stored in the index (keys must not start with "descent.dist"). Throws on every rank
   // (the same message) when any rank fails.
   void save(const std::filesystem::path& index, const std::map<std::string, std::string>& metadata = {});
@@ -153,7 +154,6 @@ class ShardedOptimizer {
   std::int64_t skipped_steps_ = 0;
   std::string run_id_;                          // names this object's checkpoint shards
   std::uint64_t saves_ = 0;
-  std::filesystem::path last_shard_;            // this rank's shard of the previous save, removed after the next
   StepStats stats_;
 };
 

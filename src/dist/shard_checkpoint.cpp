@@ -87,6 +87,8 @@ void ShardedOptimizer::save(const std::filesystem::path& index, const std::map<s
            std::to_string(world_) + ".safetensors";
   };
   const std::filesystem::path mine = folder / shard_file(rank_);
+  const std::string source = index.string();
+  std::vector<std::filesystem::path> replaced;
   const auto remove_mine = [&] {
     std::error_code ignored;
     std::filesystem::remove(mine, ignored);
@@ -104,6 +106,21 @@ void ShardedOptimizer::save(const std::filesystem::path& index, const std::map<s
     // Every shard is on disk: the index, last, makes them the checkpoint.
     agree(comm_, [&] {
       if (rank_ != 0) return;
+      // The shards the index names now (of any run), removed once it names the new ones.
+      try {
+        const json::Value old = parse_object(load_checkpoint(index), kIndexKey, source);
+        if (const json::Value* shards = old.find("shards"); shards && shards->is(json::Value::Kind::Array)) {
+          for (const json::Value& s : shards->items) {
+            const json::Value* file = s.find("file");
+            if (file && file->is(json::Value::Kind::String) && file->text.starts_with(index.filename().string() + ".") &&
+                file->text.find('/') == std::string::npos) {
+              replaced.push_back(folder / file->text);
+            }
+          }
+        }
+      } catch (const Error&) {
+        replaced.clear();  // no index yet, or not one of ours: nothing to remove
+      }
       StateDict dict;
       dict.metadata = metadata;
       std::string text = "{\"run\":" + json::quote(run_id_) + ",\"save\":" + std::to_string(save) +
@@ -122,14 +139,15 @@ void ShardedOptimizer::save(const std::filesystem::path& index, const std::map<s
     remove_mine();  // the index still names the previous shards; this one would only take space
     throw;
   }
-  // The previous save's shard of this rank is named by no index now (unless it went to another index).
-  if (!last_shard_.empty() && last_shard_.parent_path() == mine.parent_path() &&
-      last_shard_.filename().string().starts_with(index.filename().string() + ".")) {
-    std::error_code ignored;
-    std::filesystem::remove(last_shard_, ignored);
-  }
-  last_shard_ = mine;
   saves_ = save;
+  // Rank 0 removes the shards the index named before (the new names never equal them: they carry
+  // this object's run id and save number). A failure to remove only leaves a file behind.
+  for (const std::filesystem::path& old : replaced) {
+    bool current = false;
+    for (int r = 0; r < world_; ++r) current = current || old == folder / shard_file(r);
+    std::error_code ignored;
+    if (!current) std::filesystem::remove(old, ignored);
+  }
 }
 
 std::map<std::string, std::string> ShardedOptimizer::load(const std::filesystem::path& index) {

@@ -150,15 +150,19 @@ void ShardedOptimizer::build(const OptimizerBuilder& build) {
     for (const std::size_t i : mine) owned.push_back(params_[i]);
     auto local = build(owned);
     if (!local) throw InvalidArgument("the optimizer builder returned no optimizer");
+    // The same parameters, over the same memory, in any order (a Composite orders them by part).
     bool same = local->num_parameters() == owned.size();
     for (std::size_t k = 0; same && k < owned.size(); ++k) {
-      const Parameter& p = local->parameter(k);
-      same = p.name() == owned[k].name() && p.value_data() == owned[k].value_data();
+      try {
+        same = local->parameter(owned[k].name()).value_data() == owned[k].value_data();
+      } catch (const NotFound&) {
+        same = false;
+      }
     }
     if (!same) {
-      throw InvalidArgument("the optimizer builder must return an optimizer over exactly the parameters it is given, "
-                            "in their order (" + std::to_string(owned.size()) + " given, " +
-                            std::to_string(local->num_parameters()) + " held)");
+      throw InvalidArgument("the optimizer builder must return an optimizer over exactly the parameters it is given (" +
+                            std::to_string(owned.size()) + " given, " + std::to_string(local->num_parameters()) +
+                            " held, or other ones)");
     }
     // step() checks the gradients of every rank together before any rank updates.
     local->set_nonfinite_policy(NonFinitePolicy::Propagate);
