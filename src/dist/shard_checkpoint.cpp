@@ -222,7 +222,11 @@ std::map<std::string, std::string> ShardedOptimizer::load(const std::filesystem:
 
     // The shards that hold this rank's tensors now: their state, regrouped for this optimizer.
     std::set<std::size_t> needed;
-    for (std::size_t k = 0; k < local_->num_parameters(); ++k) needed.insert(shard_of.at(local_->parameter(k).name()));
+    std::set<std::string> owned;
+    for (std::size_t k = 0; k < local_->num_parameters(); ++k) {
+      owned.insert(local_->parameter(k).name());
+      needed.insert(shard_of.at(local_->parameter(k).name()));
+    }
     std::set<std::string> slot_names{"step"};
     for (const std::string_view s : local_->slot_names()) slot_names.emplace(s);
     for (const std::string_view s : local_->scalar_slot_names()) slot_names.emplace(s);
@@ -307,11 +311,8 @@ std::map<std::string, std::string> ShardedOptimizer::load(const std::filesystem:
         } else {
           continue;
         }
-        if (shard_of.count(param) && shard_of.at(param) == k && needed.count(k)) {
-          bool owned = false;
-          for (std::size_t j = 0; j < local_->num_parameters() && !owned; ++j) owned = local_->parameter(j).name() == param;
-          if (owned) wanted.tensors[name] = tensor;
-        }
+        // Only the tensors of parameters this shard holds (by the index) and this rank owns now.
+        if (owned.count(param) && shard_of.at(param) == k) wanted.tensors[name] = tensor;
       }
     }
     // The groups of this rank's optimizer, each with the options its parameters were saved with.
