@@ -217,6 +217,10 @@ std::size_t ShardedOptimizer::owned_bytes(int rank) const {
 void ShardedOptimizer::reduce_gradients() {
   const auto start = std::chrono::steady_clock::now();
   stats_ = {};
+  if (world_ == 1) {  // the one rank's gradients are the sum already
+    reduced_ = true;
+    return;
+  }
   if (reduction_ == Reduction::Allreduce) {
     for (const Parameter& p : params_) {
       if (!p.has_grad()) continue;
@@ -421,6 +425,7 @@ bool ShardedOptimizer::step() {
 }
 
 void ShardedOptimizer::gather_parameters() {
+  if (world_ == 1) return;  // the one rank holds every new value already
   const std::size_t world = static_cast<std::size_t>(world_);
   std::vector<int> counts(world), offsets(world);
   std::size_t total = 0;
