@@ -11,6 +11,7 @@
 #include <cmath>
 #include <fstream>
 #include <iomanip>
+#include <sstream>
 
 #include "descent/dist.hpp"
 #include "descent/factory.hpp"
@@ -19,6 +20,7 @@
 #include "descent/schedule.hpp"
 #include "names.hpp"
 #include "output.hpp"
+#include "plot.hpp"
 #include "presets.hpp"
 #endif
 
@@ -168,6 +170,8 @@ void run_train_distributed(const TrainCommand& command, std::ostream& out_log) {
   std::vector<double> losses(static_cast<std::size_t>(world));
   double compute = 0.0, communicate = 0.0, update = 0.0;
   bool stopped = false;
+  std::ostringstream csv;  // rank 0's metrics.csv: the epochs of this session
+  csv << "epoch,steps,train_loss,test_loss,test_accuracy\n" << std::setprecision(10);
   for (std::size_t epoch = loader.epoch() + 1; epoch <= command.epochs && !stopped; ++epoch) {
     std::span<const std::size_t> indices;
     while (loader.next(indices)) {
@@ -200,6 +204,8 @@ void run_train_distributed(const TrainCommand& command, std::ostream& out_log) {
     if (stopped) break;
     if (rank == 0) {
       const nn::Evaluation test = nn::evaluate(mlp, data.test);
+      csv << epoch << ',' << steps << ',' << epoch_loss_sum / static_cast<double>(epoch_batches) << ',' << test.loss
+          << ',' << test.accuracy << '\n';
       log << "  epoch " << epoch << "/" << command.epochs << ": train loss " << std::fixed << std::setprecision(4)
           << epoch_loss_sum / static_cast<double>(epoch_batches) << ", test loss " << test.loss << ", test accuracy "
           << std::setprecision(2) << 100.0 * test.accuracy << "%" << std::defaultfloat << "\n";
@@ -211,6 +217,11 @@ void run_train_distributed(const TrainCommand& command, std::ostream& out_log) {
   if (opt.skipped_steps() > 0) log << "skipped " << opt.skipped_steps() << " steps with a non-finite gradient\n";
   log << "rank 0 seconds: compute " << compute << ", communication " << communicate << ", update " << update << "\n";
   if (rank == 0 && !command.save_params.empty()) save_parameters(command.save_params, mlp);
+  if (rank == 0) {
+    std::filesystem::create_directories(command.out);
+    write_text(command.out / "metrics.csv", csv.str());
+    log << "metrics: " << (command.out / "metrics.csv").string() << "\n";
+  }
   if (stopped) log << "stopped at --max-steps " << command.max_steps << "; continue with --resume " << checkpoint.string() << "\n";
   if (!checkpoint.empty()) log << "checkpoint: " << checkpoint.string() << "\n";
 }

@@ -14,7 +14,7 @@ bool distributed_available();
 // `rank` of `world size` of each batch (nn::micro_batch_gradient), descent::dist reduces the gradients in
 // rank order and the ranks' owners step, so the final parameters are bitwise those of `descent train
 // --micro-batches N` with the same data, seed and batch size. Only rank 0 prints (to `log`) and writes
-// metrics and --save-params. Checkpoints are descent::dist's (an index beside one shard per rank) and
+// <out>/metrics.csv (the epochs of this session) and --save-params. Checkpoints are descent::dist's (an index beside one shard per rank) and
 // resume at any rank count. Not supported yet: --schedule other than constant, --micro-batches.
 void run_train_distributed(const TrainCommand& command, std::ostream& log);
 
