@@ -130,7 +130,10 @@ std::vector<Case> cases() {
                 }};
   };
   return {named("adam", {{"lr", 0.01}}), named("lamb", {{"lr", 0.01}, {"weight_decay", 0.01}}),
-          named("lars", {{"lr", 0.1}, {"momentum", 0.9}}), Case{"composite", composite}};
+          named("lars", {{"lr", 0.1}, {"momentum", 0.9}}), Case{"composite", composite},
+          Case{"ema", [](std::vector<Parameter> p) {
+                 return std::make_unique<descent::EMA>(descent::make_optimizer("adam", std::move(p), {{"lr", 0.01}}), 0.9);
+               }}};
 }
 
 // N ranks each computing one micro-batch give bitwise the parameters of one process accumulating the N
@@ -235,10 +238,15 @@ class SharedFolder {
 // Save with 2 ranks, resume with every rank of the job (2 or 3), then with 1: bitwise the uninterrupted
 // one-process run, state included. The gradients are multiples of 1/8, whose sums are exact at any world
 // size, so that only the resharding is under test.
-TEST(Dist, CheckpointsLoadAtAnyWorldSize) {
+class Reshard : public ::testing::TestWithParam<std::size_t> {};
+
+// The Composite (two rules, state of both kinds) and an EMA wrapper (its own slot and metadata).
+INSTANTIATE_TEST_SUITE_P(Dist, Reshard, ::testing::Values(std::size_t{3}, std::size_t{4}));
+
+TEST_P(Reshard, CheckpointsLoadAtAnyWorldSize) {
   const int rank = world_rank(), world = world_size();
-  const SharedFolder folder("reshard");
-  const Case c = cases()[3];  // the Composite: two rules, state of both kinds
+  const Case c = cases()[GetParam()];
+  const SharedFolder folder("reshard-" + c.name);
   const int micro = 6;
   Model reference;
   auto ref = c.build(reference.parameters());
