@@ -13,8 +13,8 @@
 //
 // Every parameter is owned by one rank (assign_owners: sorted-greedy by size). Only the owner holds its
 // optimizer state and runs the ordinary update on it, so each tensor's update is exactly the one-process
-// update of the same gradient. Every member function is collective: all ranks of the communicator call it,
-// in the same order. A failure on any rank (bad input, a missing file) is agreed on before anything
+// update of the same gradient. The constructor, reduce_gradients, clip_grad_norm, step, save and load are
+// collective: all ranks of the communicator call them, in the same order, with the same arguments. A failure on any rank (bad input, a missing file) is agreed on before anything
 // changes and thrown on every rank with the same message, so no rank is left waiting.
 #pragma once
 
