@@ -27,6 +27,13 @@ if(DESCENT_WITH_TORCH)
     INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endif()
 install(DIRECTORY include/descent DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+if(DESCENT_WITH_MPI)  # the component descent::dist (find_package(descent COMPONENTS dist)), which needs MPI
+  install(TARGETS descent_dist EXPORT descentDistTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+    INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endif()
 
 set(DESCENT_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/descent)
 install(EXPORT descentTargets NAMESPACE descent:: DESTINATION ${DESCENT_CMAKE_DIR})
@@ -34,6 +41,9 @@ install(EXPORT descentNNTargets NAMESPACE descent:: DESTINATION ${DESCENT_CMAKE_
 install(EXPORT descentMinimizeTargets NAMESPACE descent:: DESTINATION ${DESCENT_CMAKE_DIR})
 if(DESCENT_WITH_TORCH)
   install(EXPORT descentTorchTargets NAMESPACE descent:: DESTINATION ${DESCENT_CMAKE_DIR})
+endif()
+if(DESCENT_WITH_MPI)
+  install(EXPORT descentDistTargets NAMESPACE descent:: DESTINATION ${DESCENT_CMAKE_DIR})
 endif()
 configure_package_config_file(cmake/descentConfig.cmake.in ${PROJECT_BINARY_DIR}/descentConfig.cmake
   INSTALL_DESTINATION ${DESCENT_CMAKE_DIR})

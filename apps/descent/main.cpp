@@ -18,6 +18,7 @@
 #include "compare_mlp.hpp"
 #include "lr_find.hpp"
 #include "train.hpp"
+#include "train_distributed.hpp"
 #include "descent/minimize.hpp"
 #include "descent/minimize/test_problems.hpp"
 #include "names.hpp"
@@ -260,6 +261,16 @@ int main(int argc, char** argv) {
                                                              "or skip (skip the step, counted)")
       ->capture_default_str()
       ->check(CLI::IsMember({"raise", "skip"}));
+  train->add_option("--micro-batches", train_command.micro_batches,
+                    "accumulate each batch's gradient over this many parts: the final parameters are bitwise those of "
+                    "mpirun -np N descent train --distributed")
+      ->capture_default_str()
+      ->check(unsigned_between(1, 1 << 20));
+  train->add_flag("--distributed", train_command.distributed,
+                  "data-parallel over MPI (mpirun -np N descent train --distributed): each rank its share of each "
+                  "batch, optimizer state sharded (docs/distributed.md)");
+  train->add_option("--save-params", train_command.save_params,
+                    "write the final parameters to this file (checkpoint format), e.g. to compare runs bitwise");
 
   bool list_names = false;
   auto* list = app.add_subcommand("list", "List optimizer presets, library optimizers and test functions");
@@ -318,6 +329,14 @@ int main(int argc, char** argv) {
       const nn::TrainTest data = load_data(lr_find_command.data);
       usage_check([&] { cli::check_model_fits(lr_find_command.model, data); });
       cli::run_lr_find(lr_find_command, data, std::cout);
+    } else if (app.got_subcommand("train") && train_command.distributed) {
+      usage_check([&] {
+        if (!cli::distributed_available()) throw InvalidArgument("--distributed needs descent built with -DDESCENT_WITH_MPI=ON");
+        if (train_command.schedule != "constant") throw InvalidArgument("--distributed supports --schedule constant only (for now)");
+        if (train_command.micro_batches != 1) throw InvalidArgument("--micro-batches: with --distributed each rank is one part of each batch");
+        cli::check_train_command(train_command);
+      });
+      cli::run_train_distributed(train_command, std::cout);
     } else if (app.got_subcommand("train")) {
       const bool terminal = isatty(STDOUT_FILENO) != 0;
       usage_check([&] { cli::check_train_command(train_command); });

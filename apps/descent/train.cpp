@@ -7,6 +7,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "descent/checkpoint.hpp"
 #include "descent/error.hpp"
 #include "descent/factory.hpp"
 #include "descent/nn/mlp.hpp"
@@ -171,6 +172,14 @@ std::unique_ptr<Scheduler> make_schedule(const std::string& name, Optimizer& opt
 
 double default_learning_rate(const Preset& preset) { return preset.train_lr; }
 
+void save_parameters(const std::filesystem::path& path, nn::MLP<float>& model) {
+  StateDict dict;
+  for (const Parameter& p : model.parameters()) {
+    dict.tensors["param/" + p.name()] = Tensor::of<float>(p.value<float>(), p.shape());
+  }
+  save_checkpoint(path, dict);
+}
+
 TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const std::filesystem::path& out,
                    std::ostream& log, bool progress_bar) {
   const Preset preset = resolve_optimizer(command.optimizer);
@@ -194,6 +203,7 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
   config.checkpoint_every = command.checkpoint_every;
   config.resume = command.resume;
   config.max_steps = command.max_steps;
+  config.micro_batches = command.micro_batches;
   if (!config.checkpoint.empty() && config.checkpoint.has_parent_path()) {
     std::filesystem::create_directories(config.checkpoint.parent_path());
   }
@@ -260,6 +270,8 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
   if (optimizer->skipped_steps() > 0) {
     log << "skipped " << optimizer->skipped_steps() << " steps with a non-finite gradient\n";
   }
+
+  if (!command.save_params.empty()) save_parameters(command.save_params, mlp);
 
   std::filesystem::create_directories(out);
   std::ostringstream csv, steps;

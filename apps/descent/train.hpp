@@ -37,6 +37,9 @@ struct TrainCommand {
   std::size_t max_steps = 0;
   std::string nonfinite = "raise";   // raise, skip
   bool overwrite = false;            // a fresh run may replace an existing checkpoint file
+  std::size_t micro_batches = 1;     // gradient accumulation: each batch in this many parts (nn::TrainConfig)
+  bool distributed = false;          // data-parallel over MPI: each rank one part of each batch (train_distributed.hpp)
+  std::filesystem::path save_params; // the final parameters, as a checkpoint-format file (to compare runs bitwise)
 };
 
 // The data set a --data value names ("auto": Fashion-MNIST if installed, else the spirals).
@@ -78,6 +81,10 @@ struct TrainRun {
   std::vector<nn::EpochMetrics> epochs;
   std::vector<nn::StepMetrics> steps;
 };
+
+// Writes the final parameters as a checkpoint file of "param/<name>" tensors and no varying metadata, so
+// that two runs that end with the same parameters write the same bytes.
+void save_parameters(const std::filesystem::path& path, nn::MLP<float>& model);
 
 // Trains and writes <out>/metrics.csv, steps.csv and metrics.json; prints progress to `log` (a bar when
 // `log` is a terminal). Returns the run.

@@ -1,5 +1,6 @@
 #include "descent/nn/train.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <string>
@@ -26,6 +27,40 @@ void check_model_fits(const std::vector<std::size_t>& layers, const Dataset& dat
 namespace {
 void check_fits(const MLP<float>& model, const Dataset& data) { check_model_fits(model.config().layers, data); }
 }  // namespace
+
+std::pair<std::size_t, std::size_t> micro_batch_range(std::size_t batch, std::size_t part, std::size_t parts) {
+  if (parts == 0 || part >= parts) {
+    throw InvalidArgument("micro_batch_range: part " + std::to_string(part) + " of " + std::to_string(parts) +
+                          " does not exist");
+  }
+  // batch * part stays far from overflow for any batch that fits in memory.
+  return {batch * part / parts, batch * (part + 1) / parts};
+}
+
+double micro_batch_gradient(MLP<float>& model, std::span<const float> inputs, std::span<const std::int32_t> labels,
+                            std::size_t part, std::size_t parts) {
+  const std::size_t batch = labels.size(), features = model.config().layers.front();
+  if (inputs.size() != batch * features) {
+    throw InvalidArgument("micro_batch_gradient: " + std::to_string(inputs.size()) + " inputs for " +
+                          std::to_string(batch) + " samples of " + std::to_string(features) + " features");
+  }
+  const auto [first, last] = micro_batch_range(batch, part, parts);
+  std::vector<Parameter> params = model.parameters();
+  if (first == last) {
+    for (Parameter& p : params) std::fill(p.grad<float>().begin(), p.grad<float>().end(), 0.0f);
+    return 0.0;
+  }
+  const double loss = model.loss(inputs.subspan(first * features, (last - first) * features),
+                                  labels.subspan(first, last - first), true);
+  const double share = static_cast<double>(last - first) / static_cast<double>(batch);
+  if (last - first != batch) {
+    const float scale = static_cast<float>(share);
+    for (Parameter& p : params) {
+      for (float& g : p.grad<float>()) g *= scale;
+    }
+  }
+  return loss * share;
+}
 
 Evaluation evaluate(MLP<float>& model, const Dataset& data) {
   check_fits(model, data);
@@ -320,6 +355,7 @@ std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, con
                                 std::unique_ptr<Optimizer>* optimizer_out) {
   check_fits(model, train_set);
   check_fits(model, test_set);
+  if (config.micro_batches == 0) throw InvalidArgument("train: micro_batches = 0 must be >= 1");
   auto optimizer = make_optimizer(config.optimizer, model.parameters(), config.options);
   optimizer->set_num_threads(config.threads);
   optimizer->set_nonfinite_policy(config.nonfinite);
@@ -335,6 +371,7 @@ std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, con
 
   std::vector<float> inputs;
   std::vector<std::int32_t> labels;
+  std::vector<float> accumulated;  // the micro-batches' gradient sum
   double training_seconds = 0.0;
   const auto done = [&] {
     if (optimizer_out) *optimizer_out = std::move(optimizer);
@@ -351,7 +388,28 @@ std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, con
         return done();
       }
       loader.gather(indices, inputs, labels);
-      const double loss = model.loss(inputs, labels, true);
+      double loss = 0.0;
+      if (config.micro_batches <= 1) {
+        loss = model.loss(inputs, labels, true);
+      } else {
+        // ((g_0 + g_1) + g_2) + ...: the order in which descent::dist's owners add the ranks' parts.
+        for (std::size_t part = 0; part < config.micro_batches; ++part) {
+          const double part_loss = micro_batch_gradient(model, inputs, labels, part, config.micro_batches);
+          const auto grads = model.gradients();
+          if (part == 0) {
+            accumulated.assign(grads.begin(), grads.end());
+            loss = part_loss;
+          } else {
+            for (std::size_t k = 0; k < grads.size(); ++k) accumulated[k] += grads[k];
+            loss += part_loss;
+          }
+        }
+        for (Parameter& p : model.parameters()) {
+          const auto grad = p.grad<float>();
+          const std::size_t offset = static_cast<std::size_t>(grad.data() - model.gradients().data());
+          std::copy_n(accumulated.begin() + static_cast<std::ptrdiff_t>(offset), grad.size(), grad.begin());
+        }
+      }
       if (hooks.before_step) hooks.before_step(*optimizer);
       // The epoch's training loss is the mean over the steps taken: a step skipped for a non-finite
       // gradient (NonFinitePolicy::Skip) and a non-finite loss would make it NaN and tell nothing.

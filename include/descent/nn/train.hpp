@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "descent/nn/data.hpp"
@@ -40,7 +42,23 @@ struct TrainConfig {
   // Stop (saving a checkpoint) after this many optimizer steps in all, counted from the run's start
   // (0: no limit): a long run split into sessions.
   std::size_t max_steps = 0;
+  // Gradient accumulation: each batch's gradient is the sum, in order, of micro_batches parts' gradients
+  // (micro_batch_gradient), bitwise what descent::dist gives with that many ranks (docs/distributed.md).
+  // 1: the batch's gradient in one pass. Must be >= 1.
+  std::size_t micro_batches = 1;
 };
+
+// Part `part` of `parts` of a batch of `batch` samples: samples [first, second), floor(part * batch /
+// parts) to floor((part + 1) * batch / parts) (empty when batch < parts).
+std::pair<std::size_t, std::size_t> micro_batch_range(std::size_t batch, std::size_t part, std::size_t parts);
+
+// The gradient of part `part` of `parts` of a batch (inputs: batch x features; labels: batch), scaled by
+// the part's share of the batch, size / batch, into the model's gradients: the parts' gradients added in
+// order make the batch mean loss's gradient (up to rounding). Returns the part's mean loss times its
+// share (0 for an empty part, whose gradient is 0). One definition for `descent train --micro-batches`
+// and for each rank of `descent train --distributed`.
+double micro_batch_gradient(MLP<float>& model, std::span<const float> inputs, std::span<const std::int32_t> labels,
+                            std::size_t part, std::size_t parts);
 
 struct StepMetrics {
   std::size_t step;      // optimizer steps so far, this one included

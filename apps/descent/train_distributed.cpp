@@ -1,0 +1,231 @@
+#include "train_distributed.hpp"
+
+#include <ostream>
+
+#include "descent/error.hpp"
+
+#ifdef DESCENT_CLI_WITH_MPI
+#include <mpi.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include "descent/dist.hpp"
+#include "descent/factory.hpp"
+#include "descent/nn/mlp.hpp"
+#include "descent/nn/train.hpp"
+#include "descent/schedule.hpp"
+#include "names.hpp"
+#include "output.hpp"
+#include "plot.hpp"
+#include "presets.hpp"
+#endif
+
+namespace descent::cli {
+
+#ifndef DESCENT_CLI_WITH_MPI
+
+bool distributed_available() { return false; }
+
+void run_train_distributed(const TrainCommand&, std::ostream&) {
+  throw InvalidArgument("--distributed needs descent built with -DDESCENT_WITH_MPI=ON");
+}
+
+#else
+
+bool distributed_available() { return true; }
+
+namespace {
+
+// MPI_Init on construction, MPI_Finalize on every way out.
+struct MpiSession {
+  MpiSession() {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) MPI_Init(nullptr, nullptr);
+  }
+  ~MpiSession() {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+  }
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+};
+
+// The training position a checkpoint carries, as "key=value" lines (all counts).
+std::string position_text(const std::map<std::string, std::string>& values) {
+  std::string out;
+  for (const auto& [key, value] : values) out += key + "=" + value + "\n";
+  return out;
+}
+
+std::map<std::string, std::string> parse_position(const std::string& text, const std::string& source) {
+  std::map<std::string, std::string> out;
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    const std::size_t end = text.find('\n', begin);
+    const std::string line = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    const std::size_t eq = line.find('=');
+    if (eq == std::string::npos) throw InvalidArgument(source + ": training position line '" + excerpt(line) + "' has no '='");
+    out[line.substr(0, eq)] = line.substr(eq + 1);
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  return out;
+}
+
+std::size_t count_of(const std::map<std::string, std::string>& values, const std::string& key, const std::string& source) {
+  const auto it = values.find(key);
+  if (it == values.end()) throw InvalidArgument(source + ": the training position has no '" + key + "'");
+  std::size_t used = 0;
+  unsigned long long v = 0;
+  try {
+    v = std::stoull(it->second, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != it->second.size()) {
+    throw InvalidArgument(source + ": training position '" + key + "' = '" + excerpt(it->second) + "' is not a count");
+  }
+  return static_cast<std::size_t>(v);
+}
+
+}  // namespace
+
+void run_train_distributed(const TrainCommand& command, std::ostream& out_log) {
+  MpiSession mpi;
+  int rank = 0, world = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  std::ofstream discard;  // ranks other than 0 print nothing
+  std::ostream& log = rank == 0 ? out_log : discard;
+
+  const nn::TrainTest data = load_data(command.data, log);
+  const Preset preset = resolve_optimizer(command.optimizer);
+  nn::MLPConfig model;
+  model.layers = model_layers(command.model, data);
+  model.activation = nn::activation_from(command.activation);
+  model.init = nn::init_from(command.init);
+  model.loss = nn::loss_from(command.loss);
+  model.seed = command.seed;
+  nn::MLP<float> mlp(model);
+  nn::check_model_fits(model.layers, data.train);
+  const auto options = train_options(command);
+  const std::size_t threads = command.threads;
+  dist::ShardedOptimizer opt(MPI_COMM_WORLD, mlp.parameters(), [&](std::vector<Parameter> owned) {
+    auto local = make_optimizer(preset.optimizer, std::move(owned), options);
+    local->set_num_threads(threads);
+    return local;
+  });
+  opt.set_nonfinite_policy(command.nonfinite == "skip" ? NonFinitePolicy::Skip : NonFinitePolicy::Raise);
+
+  nn::BatchLoader loader(data.train, command.batch_size, command.seed);
+  const std::filesystem::path checkpoint = checkpoint_file(command, command.out);
+  std::size_t steps = 0;
+  double epoch_loss_sum = 0.0;
+  std::size_t epoch_batches = 0;
+  const auto identity = [&] {
+    return std::map<std::string, std::string>{{"seed", std::to_string(command.seed)},
+                                              {"batch_size", std::to_string(loader.batch_size())},
+                                              {"samples", std::to_string(data.train.samples)}};
+  };
+  if (!command.resume.empty()) {
+    const std::string source = command.resume.string();
+    const auto meta = opt.load(command.resume);
+    const auto it = meta.find("training");
+    if (it == meta.end()) throw InvalidArgument(source + ": no training position: not a checkpoint of descent train --distributed");
+    const auto saved = parse_position(it->second, source);
+    for (const auto& [key, value] : identity()) {
+      if (!saved.count(key) || saved.at(key) != value) {
+        throw InvalidArgument(source + ": the run was saved with " + key + " " +
+                              (saved.count(key) ? saved.at(key) : std::string("?")) + ", this one has " + value);
+      }
+    }
+    steps = count_of(saved, "steps", source);
+    const std::size_t epoch = count_of(saved, "epoch", source), position = count_of(saved, "position", source);
+    if (position > loader.batches_per_epoch()) throw InvalidArgument(source + ": position " + std::to_string(position) + " is past the epoch");
+    epoch_batches = count_of(saved, "epoch_batches", source);
+    epoch_loss_sum = std::stod(saved.count("epoch_loss_sum") ? saved.at("epoch_loss_sum") : "0");
+    loader.seek(epoch, position);
+  }
+  const auto save = [&] {
+    if (checkpoint.empty()) return;
+    auto position = identity();
+    position["steps"] = std::to_string(steps);
+    position["epoch"] = std::to_string(loader.epoch());
+    position["position"] = std::to_string(loader.position());
+    position["epoch_batches"] = std::to_string(epoch_batches);
+    position["epoch_loss_sum"] = format_number(epoch_loss_sum);
+    opt.save(checkpoint, {{"training", position_text(position)}});
+  };
+
+  log << "train " << model.layers.front() << "-...-" << model.layers.back() << " on " << data.train.name << " with "
+      << preset.name << " on " << world << " ranks, batch " << loader.batch_size() << " (each rank its share)\n";
+  std::vector<float> inputs;
+  std::vector<std::int32_t> labels;
+  std::vector<double> losses(static_cast<std::size_t>(world));
+  double compute = 0.0, communicate = 0.0, update = 0.0;
+  bool stopped = false;
+  std::ostringstream csv;  // rank 0's metrics.csv: the epochs of this session
+  csv << "epoch,steps,train_loss,test_loss,test_accuracy\n" << std::setprecision(10);
+  for (std::size_t epoch = loader.epoch() + 1; epoch <= command.epochs && !stopped; ++epoch) {
+    std::span<const std::size_t> indices;
+    while (loader.next(indices)) {
+      if (command.max_steps > 0 && steps >= command.max_steps) {
+        loader.seek(loader.epoch(), loader.position() - 1);
+        stopped = true;
+        break;
+      }
+      const auto start = std::chrono::steady_clock::now();
+      loader.gather(indices, inputs, labels);
+      const double part_loss = nn::micro_batch_gradient(mlp, inputs, labels, static_cast<std::size_t>(rank),
+                                                        static_cast<std::size_t>(world));
+      compute += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      MPI_Gather(&part_loss, 1, MPI_DOUBLE, losses.data(), 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+      opt.reduce_gradients();
+      if (command.clip_norm > 0.0) opt.clip_grad_norm(command.clip_norm);
+      const bool stepped = opt.step();
+      const dist::StepStats& s = opt.last_step_stats();
+      communicate += s.reduce_seconds + s.gather_seconds;
+      update += s.update_seconds;
+      double loss = losses[0];  // in rank order, as `descent train --micro-batches` adds
+      for (std::size_t r = 1; r < losses.size(); ++r) loss += losses[r];
+      if (stepped && std::isfinite(loss)) {
+        epoch_loss_sum += loss;
+        ++epoch_batches;
+      }
+      ++steps;
+      if (command.checkpoint_every > 0 && steps % command.checkpoint_every == 0) save();
+    }
+    if (stopped) break;
+    if (rank == 0) {
+      const nn::Evaluation test = nn::evaluate(mlp, data.test);
+      csv << epoch << ',' << steps << ',' << epoch_loss_sum / static_cast<double>(epoch_batches) << ',' << test.loss
+          << ',' << test.accuracy << '\n';
+      log << "  epoch " << epoch << "/" << command.epochs << ": train loss " << std::fixed << std::setprecision(4)
+          << epoch_loss_sum / static_cast<double>(epoch_batches) << ", test loss " << test.loss << ", test accuracy "
+          << std::setprecision(2) << 100.0 * test.accuracy << "%" << std::defaultfloat << "\n";
+    }
+    epoch_loss_sum = 0.0;
+    epoch_batches = 0;
+  }
+  save();
+  if (opt.skipped_steps() > 0) log << "skipped " << opt.skipped_steps() << " steps with a non-finite gradient\n";
+  log << "rank 0 seconds: compute " << compute << ", communication " << communicate << ", update " << update << "\n";
+  if (rank == 0 && !command.save_params.empty()) save_parameters(command.save_params, mlp);
+  if (rank == 0) {
+    std::filesystem::create_directories(command.out);
+    write_text(command.out / "metrics.csv", csv.str());
+    log << "metrics: " << (command.out / "metrics.csv").string() << "\n";
+  }
+  if (stopped) log << "stopped at --max-steps " << command.max_steps << "; continue with --resume " << checkpoint.string() << "\n";
+  if (!checkpoint.empty()) log << "checkpoint: " << checkpoint.string() << "\n";
+}
+
+#endif
+
+}  // namespace descent::cli

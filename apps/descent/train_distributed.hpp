@@ -1,0 +1,21 @@
+// `mpirun -np N descent train --distributed ...`: data-parallel training over MPI with descent::dist.
+#pragma once
+
+#include <iosfwd>
+
+#include "train.hpp"
+
+namespace descent::cli {
+
+// Whether this build has --distributed (descent built with -DDESCENT_WITH_MPI=ON).
+bool distributed_available();
+
+// Trains on every rank of MPI_COMM_WORLD (initialising and finalising MPI): each rank computes part
+// `rank` of `world size` of each batch (nn::micro_batch_gradient), descent::dist reduces the gradients in
+// rank order and the ranks' owners step, so the final parameters are bitwise those of `descent train
+// --micro-batches N` with the same data, seed and batch size. Only rank 0 prints (to `log`) and writes
+// <out>/metrics.csv (the epochs of this session) and --save-params. Checkpoints are descent::dist's (an index beside one shard per rank) and
+// resume at any rank count. Not supported yet: --schedule other than constant, --micro-batches.
+void run_train_distributed(const TrainCommand& command, std::ostream& log);
+
+}  // namespace descent::cli
