@@ -10,15 +10,15 @@ cd "$(dirname "$0")"
 scripts/install-deps.sh test
 
 build=build/test
-flags=(-DCMAKE_BUILD_TYPE=Release)
+flags=(-DCMAKE_BUILD_TYPE=Release -DDESCENT_WITH_PYTHON=ON)
 select=()
 case "${1:-}" in
   --sanitize)
     build=build/sanitize
-    flags=(-DCMAKE_BUILD_TYPE=Debug -DDESCENT_SANITIZE_ADDRESS=ON -DDESCENT_SANITIZE_UNDEFINED=ON) ;;
+    flags=(-DCMAKE_BUILD_TYPE=Debug -DDESCENT_SANITIZE_ADDRESS=ON -DDESCENT_SANITIZE_UNDEFINED=ON -DDESCENT_WITH_PYTHON=OFF) ;;
   --tsan)
     build=build/tsan
-    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDESCENT_SANITIZE_THREAD=ON -DDESCENT_BUILD_APPS=OFF -DDESCENT_BUILD_EXAMPLES=OFF)
+    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDESCENT_SANITIZE_THREAD=ON -DDESCENT_BUILD_APPS=OFF -DDESCENT_BUILD_EXAMPLES=OFF -DDESCENT_WITH_PYTHON=OFF)
     select=(-R "Engine|Kernels") ;;
 esac
 werror=OFF
