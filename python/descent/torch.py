@@ -34,13 +34,13 @@ __all__ = []
 # only when it has every one of the options; otherwise they stay under descent's own names.
 _TUPLES = {
     "betas": ("beta1", "beta2"),
-    "etas": ("eta_minus", "eta_plus"),            # Rprop
+    "etas": ("etaminus", "etaplus"),              # Rprop
     "step_sizes": ("step_size_min", "step_size_max"),  # Rprop
 }
 
 # How torch 1.13 keeps a parameter's step count: a float32 singleton tensor (its default, and the
 # convention of optimizers torch does not have), a Python int, or not at all.
-_STEP_KIND = {"sgd": None, "adadelta": "int", "rmsprop": "int"}
+_STEP_KIND = {"sgd": None, "adadelta": "int", "rmsprop": "int", "rprop": "int"}
 
 # torch's execution switches: accepted, and meaningless for descent's step.
 _TORCH_SWITCHES = ("foreach", "differentiable", "capturable", "fused")
@@ -433,22 +433,12 @@ def _build(self, flat):
         if not entry:
             continue
         what = "the state of parameter %d" % i
-        for slot in slots:
-            t = entry.get(slot)
-            if t is None:
-                if slot in plan.slots_used[group_of[i]]:
-                    raise KeyError("%s: %s lacks '%s'" % (where, what, slot))
-                continue
-            shape, dtype = plan.engine.state_layout(i, slot)
-            if not isinstance(t, torch.Tensor) or t.layout != torch.strided or t.device.type != "cpu" \
-                    or t.dtype != _TORCH_DTYPES[dtype] or t.numel() != p.numel() and list(t.shape) != shape \
-                    or not t.is_contiguous():
-                raise ValueError("%s: %s: '%s' must be a contiguous CPU %s tensor of shape %s, not %r"
-                                 % (where, what, slot, dtype, shape, t if not isinstance(t, torch.Tensor)
-                                    else "a %s %s tensor of shape %s" % (t.device, t.dtype, list(t.shape))))
-            plan.engine.bind(i, slot, t.data_ptr(), t.numel(), dtype, True)
-            plan.bound[i].append((slot, t))
-        if kind:
+        if not kind:
+            # torch keeps no count (SGD): its state means at least one step was taken, which is all the
+            # update uses (the momentum buffer's first step)
+            plan.engine.set_step_count(i, 1)
+            count = 1
+        else:
             count = _step_count(entry["step"], "%s: %s" % (where, what))
             plan.engine.set_step_count(i, count)
             if kind == "tensor":
@@ -457,6 +447,22 @@ def _build(self, flat):
                     entry["step"] = torch.tensor(float(count))
                 plan.step_ptrs[i] = entry["step"].data_ptr()
                 plan.bound[i].append(("step", entry["step"]))
+        for slot in slots:
+            t = entry.get(slot)
+            if t is None:
+                if slot in plan.slots_used[group_of[i]]:
+                    raise KeyError("%s: %s lacks '%s'" % (where, what, slot))
+                continue
+            shape, dtype = plan.engine.state_layout(i, slot)
+            if not isinstance(t, torch.Tensor) or t.layout != torch.strided or t.device.type != "cpu" \
+                    or t.dtype != _TORCH_DTYPES[dtype] or list(t.shape) != list(shape) \
+                    or not t.is_contiguous():
+                raise ValueError("%s: %s: '%s' must be a contiguous CPU %s tensor of shape %s, not %r"
+                                 % (where, what, slot, dtype, shape, t if not isinstance(t, torch.Tensor)
+                                    else "a %s %s tensor of shape %s" % (t.device, t.dtype, list(t.shape))))
+            # a count of 0 (torch's Adagrad fills its state before any step): descent fills it at the first step
+            plan.engine.bind(i, slot, t.data_ptr(), t.numel(), dtype, count > 0)
+            plan.bound[i].append((slot, t))
         for k, slot in enumerate(scalars):
             value = entry[slot]
             plan.engine.set_scalar_state(i, slot, float(value.item() if isinstance(value, torch.Tensor) else value))
