@@ -96,6 +96,14 @@ class _Spelling:
         return out
 
 
+def _check_options(name, options, where):
+    """descent's check of one group's options; its exception, prefixed with where the group is."""
+    try:
+        return _descent.check_options(name, options)
+    except (ValueError, KeyError, TypeError) as e:
+        raise type(e)("%s: %s" % (where, e.args[0] if e.args else e)) from None
+
+
 def _python_value(info, value):
     kind = info["type"]
     if kind == "bool":
@@ -145,7 +153,7 @@ class DescentOptimizer(torch.optim.Optimizer):
                 raise TypeError("%s() got an unexpected keyword argument '%s' (options: %s)"
                                 % (where, key, ", ".join(defaults)))
             defaults[key] = value
-        _descent.check_options(self._descent_name, self._spelling.descent_dict(defaults, where))
+        _check_options(self._descent_name, self._spelling.descent_dict(defaults, where), where)
         if nonfinite not in ("raise", "skip", "propagate"):
             raise ValueError("%s: nonfinite=%r is none of 'raise', 'skip', 'propagate'" % (where, nonfinite))
         if threads is not None and (not isinstance(threads, int) or threads < 0):
@@ -179,8 +187,8 @@ class DescentOptimizer(torch.optim.Optimizer):
             seen[id(p)] = k
         merged = dict(self.defaults)
         merged.update(param_group)
-        _descent.check_options(self._descent_name,
-                               self._spelling.descent_dict(merged, "%s: group %d" % (where, index)))
+        at = "%s: group %d" % (where, index)
+        _check_options(self._descent_name, self._spelling.descent_dict(merged, at), at)
         param_group = dict(param_group)
         param_group["params"] = params
         super().add_param_group(param_group)
@@ -219,8 +227,9 @@ class DescentOptimizer(torch.optim.Optimizer):
                                  % (where, g, len(saved["params"]), len(mine["params"])))
             merged = dict(self.defaults)
             merged.update({k: v for k, v in saved.items() if k != "params"})
-            options = self._spelling.descent_dict(merged, "%s: group %d" % (where, g))
-            _descent.check_options(name, options)
+            at = "%s: group %d" % (where, g)
+            options = self._spelling.descent_dict(merged, at)
+            _check_options(name, options, at)
             saved_options.append(options)
         probe = _descent.Engine(name, list(zip(specs, saved_options)))
         index = 0
@@ -302,7 +311,10 @@ def _step(self, closure=None):
     group_of = _group_index(self)
     if changes:
         # rare (a schedule, a user's edit): one more call, so that slots the new options use are known
-        plan.engine.apply_changes(changes)
+        try:
+            plan.engine.apply_changes(changes)
+        except (ValueError, KeyError) as e:
+            raise type(e)("descent.torch.%s: param_groups: %s" % (type(self).__name__, e.args[0])) from None
         names = [f[0] for f in self._spelling.fields]
         for g, name, value in changes:
             plan.option_cache[g][names.index(name)] = value
