@@ -58,6 +58,7 @@ std::string_view dtype_name(DType dtype) {
 
 // Sets one option from a Python value: a str for a Choice option, a bool or number otherwise.
 void set_option(Options& options, const std::string& name, const py::handle& value) {
+  options.get(name);  // NotFound (KeyError) for an unknown name, before the value's type is looked at
   if (py::isinstance<py::str>(value)) {
     options.set_choice(name, value.cast<std::string>());
   } else if (py::isinstance<py::bool_>(value)) {
