@@ -45,6 +45,9 @@ _STEP_KIND = {"sgd": None, "adadelta": "int", "rmsprop": "int", "rprop": "int"}
 # torch's execution switches: accepted, and meaningless for descent's step.
 _TORCH_SWITCHES = ("foreach", "differentiable", "capturable", "fused")
 
+# Other spellings users know a class by (timm, torch-optimizer): descent.torch.Lamb is descent.torch.LAMB.
+_ALIASES = {"lamb": "Lamb", "lars": "Lars"}
+
 _DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
 _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16,
                  "float16": torch.float16, "uint8": torch.uint8, "int32": torch.int32, "int64": torch.int64}
@@ -500,4 +503,7 @@ for _name in _descent.optimizer_names():
     globals()[_kind] = _cls
     optimizers[_kind] = _cls
     __all__.append(_kind)
+    if _name in _ALIASES:
+        globals()[_ALIASES[_name]] = _cls
+        __all__.append(_ALIASES[_name])
 del _name, _kind, _cls

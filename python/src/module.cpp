@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -245,6 +246,20 @@ class Engine {
     return stepped;
   }
 
+  // Seconds of each of `repeats` steps timed in C++ (steady_clock around Optimizer::step(), no Python in
+  // the loop), over whatever gradients and state are attached now: bench/python_step.py compares the
+  // Python step with this, the same step of the same optimizer from C++.
+  std::vector<double> time_steps(int repeats) {
+    std::vector<double> seconds;
+    py::gil_scoped_release release;
+    for (int r = 0; r < repeats; ++r) {
+      const auto start = std::chrono::steady_clock::now();
+      optimizer_->step();
+      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    return seconds;
+  }
+
   // The NumPy optimizers' step: gradients were attached when the parameters were given.
   bool plain_step() {
     py::gil_scoped_release release;
@@ -453,6 +468,7 @@ PYBIND11_MODULE(_descent, m) {
            py::arg("dtype"), py::arg("holds_state"))
       .def("step", &Engine::step)
       .def("plain_step", &Engine::plain_step)
+      .def("time_steps", &Engine::time_steps)
       .def("set_grads", &Engine::set_grads)
       .def("apply_changes", &Engine::apply_changes)
       .def("set_num_threads", [](Engine& e, std::size_t n) { e.optimizer().set_num_threads(n); })

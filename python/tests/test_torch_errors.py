@@ -221,3 +221,19 @@ def test_closure_is_called_with_grad_enabled():
     assert loss.item() > 0
     for p, b in zip(ps, before):
         assert torch.equal(p.detach(), b - 0.1 * 2 * b)
+
+
+def test_every_registry_optimizer_is_a_torch_optimizer_that_steps():
+    """Optimizers torch lacks (LARS, LAMB, and whatever the registry gains) step through the same adapter."""
+    from descent import _descent
+    for name in _descent.optimizer_names():
+        cls = getattr(dt, _descent.kind_name(name))
+        assert issubclass(cls, torch.optim.Optimizer)
+        ps = with_grads(params(torch.float64))
+        before = [p.detach().clone() for p in ps]
+        opt = cls(ps)
+        opt.step()
+        assert any(not torch.equal(p.detach(), b) for p, b in zip(ps, before)), name
+        again = cls([p.detach().clone().requires_grad_(True) for p in ps])
+        again.load_state_dict(opt.state_dict())
+    assert dt.Lamb is dt.LAMB
