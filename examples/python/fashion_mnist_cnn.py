@@ -54,7 +54,7 @@ def main():
     x_test, y_test = load("test")
     net = model()
     if which == "lamb":
-        opt = descent.torch.Lamb(net.parameters(), lr=4e-3, weight_decay=0.01)
+        opt = descent.torch.Lamb(net.parameters(), lr=1e-2, weight_decay=0.01)
     else:
         opt = descent.torch.AdamW(net.parameters(), lr=2e-3, weight_decay=0.01)
     batch = 128
