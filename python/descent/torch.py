@@ -138,7 +138,7 @@ def _check_tensor(what, t, where):
 class _Plan:
     """The built descent optimizer and what each step compares against (rebuilt when groups change)."""
     __slots__ = ("engine", "params", "values", "option_cache", "slots_used", "bound", "step_ptrs",
-                 "scalar_ptrs", "keep")
+                 "scalar_ptrs", "group_of")
 
 
 class DescentOptimizer(torch.optim.Optimizer):
@@ -311,7 +311,7 @@ def _step(self, closure=None):
         plan = self._plan = _build(self, flat)
         prepared = _prepare(self, plan, flat)
     grads, fresh, changes = prepared
-    group_of = _group_index(self)
+    group_of = plan.group_of
     if changes:
         # rare (a schedule, a user's edit): one more call, so that slots the new options use are known
         try:
@@ -442,7 +442,7 @@ def _build(self, flat):
     slots, scalars = _descent.slot_names(name)
     plan.scalar_ptrs = [[0] * len(scalars) for _ in flat]
     kind = _STEP_KIND.get(name, "tensor")
-    group_of = _group_index(self)
+    group_of = plan.group_of = _group_index(self)
     for i, p in enumerate(flat):
         entry = self.state.get(p)
         if not entry:
