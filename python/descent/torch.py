@@ -166,6 +166,19 @@ class DescentOptimizer(torch.optim.Optimizer):
         self._plan = None
         super().__init__(params, defaults)
 
+    # torch pickles defaults, state and param_groups only; the built descent optimizer is a cache
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_threads"] = self._threads
+        state["_nonfinite"] = self._nonfinite
+        return state
+
+    def __setstate__(self, state):
+        state.setdefault("_threads", None)
+        state.setdefault("_nonfinite", "propagate")
+        super().__setstate__(state)
+        self._plan = None
+
     # ---- groups ---------------------------------------------------------------------------------------
 
     def add_param_group(self, param_group):

@@ -237,3 +237,18 @@ def test_every_registry_optimizer_is_a_torch_optimizer_that_steps():
         again = cls([p.detach().clone().requires_grad_(True) for p in ps])
         again.load_state_dict(opt.state_dict())
     assert dt.Lamb is dt.LAMB
+
+
+def test_a_deep_copy_steps_on_its_own_tensors():
+    ps = with_grads(params(torch.float64))
+    opt = dt.Adam(ps, lr=0.1, threads=1)
+    opt.step()
+    twin = copy.deepcopy(opt)  # copies the parameters too (torch's deepcopy of param_groups)
+    twin_params = twin.param_groups[0]["params"]
+    for p, q in zip(ps, twin_params):
+        q.grad = p.grad.clone()
+    opt.step()
+    twin.step()
+    for p, q in zip(ps, twin_params):
+        assert torch.equal(p.detach(), q.detach())
+    assert twin._threads == 1
