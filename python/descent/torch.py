@@ -138,13 +138,14 @@ def _check_tensor(what, t, where):
 class _Plan:
     """The built descent optimizer and what each step compares against (rebuilt when groups change)."""
     __slots__ = ("engine", "params", "values", "option_cache", "slots_used", "bound", "step_ptrs",
-                 "scalar_ptrs", "group_of")
+                 "scalar_ptrs", "group_of", "unchecked")
 
 
 class DescentOptimizer(torch.optim.Optimizer):
     """Base of descent.torch's classes; each subclass is one registry entry (``_descent_name``)."""
     _descent_name = None
     _spelling = None
+    _slot_names = ((), ())  # (slots, scalar slots) of the rule
 
     def __init__(self, params, lr=None, *, threads=None, nonfinite="propagate", **options):
         where = "descent.torch.%s" % type(self).__name__
@@ -232,7 +233,7 @@ class DescentOptimizer(torch.optim.Optimizer):
         if len(groups) != len(self.param_groups):
             raise ValueError("%s: the state dict has %d parameter groups, this optimizer %d"
                              % (where, len(groups), len(self.param_groups)))
-        slots, scalars = _descent.slot_names(name)
+        slots, scalars = self._slot_names
         step_kind = _STEP_KIND.get(name, "tensor")
         kept = set(slots) | set(scalars) | ({"step"} if step_kind else set())
         specs = _param_specs(self, where)
@@ -338,16 +339,21 @@ def _step(self, closure=None):
     state = self.state
     new_state = {i: _allocate(self, plan, i, group_of[i]) for i in fresh}
     if changes:
-        for i, p in enumerate(flat):
-            # a slot the new options use that the parameter has no tensor for yet (amsgrad turned on)
-            if grads[i] and i not in new_state:
-                entry = state[p]
-                for slot in plan.slots_used[group_of[i]]:
-                    if slot not in entry:
-                        t = _slot_tensor(plan, i, slot)
-                        plan.engine.bind(i, slot, t.data_ptr(), t.numel(), _dtype_name(t), False)
-                        entry[slot] = t
-                        plan.bound[i].append((slot, t))
+        plan.unchecked = set(range(len(flat))) - set(new_state)
+    if plan.unchecked:
+        # a slot the new options use that a parameter has no tensor for yet (amsgrad or momentum turned
+        # on), looked for at the parameter's next step with a gradient
+        for i in [i for i in plan.unchecked if grads[i]]:
+            plan.unchecked.discard(i)
+            if i in new_state:
+                continue  # allocated above with every slot the options use
+            entry = state[flat[i]]
+            for slot in plan.slots_used[group_of[i]]:
+                if entry.get(slot) is None:
+                    t = _slot_tensor(plan, i, slot)
+                    plan.engine.bind(i, slot, t.data_ptr(), t.numel(), _dtype_name(t), False)
+                    entry[slot] = t
+                    plan.bound[i].append((slot, t))
     stepped = plan.engine.step(grads, [], plan.step_ptrs, plan.scalar_ptrs)
     for i, entry in new_state.items():
         state[flat[i]].update(entry)
@@ -422,8 +428,9 @@ def _allocate(self, plan, i, group):
         plan.step_ptrs[i] = entry["step"].data_ptr()
     elif kind == "int":
         entry["step"] = 0
-    plan.engine.set_step_count(i, 0)
-    _, scalars = _descent.slot_names(self._descent_name)
+    if kind:
+        plan.engine.set_step_count(i, 0)  # torch's count starts again with its state
+    _, scalars = self._slot_names
     for k, slot in enumerate(scalars):
         entry[slot] = torch.tensor(plan.engine.scalar_state(i, slot), dtype=torch.float64)
         plan.scalar_ptrs[i][k] = entry[slot].data_ptr()
@@ -452,10 +459,11 @@ def _build(self, flat):
     plan.slots_used = [plan.engine.slots_used(g) for g in range(len(self.param_groups))]
     plan.bound = [[] for _ in flat]
     plan.step_ptrs = [0] * len(flat)
-    slots, scalars = _descent.slot_names(name)
+    slots, scalars = self._slot_names
     plan.scalar_ptrs = [[0] * len(scalars) for _ in flat]
     kind = _STEP_KIND.get(name, "tensor")
     group_of = plan.group_of = _group_index(self)
+    plan.unchecked = set()
     for i, p in enumerate(flat):
         entry = self.state.get(p)
         if not entry:
@@ -509,6 +517,7 @@ for _name in _descent.optimizer_names():
     _cls = type(_kind, (DescentOptimizer,), {
         "_descent_name": _name,
         "_spelling": _Spelling(_name),
+        "_slot_names": _descent.slot_names(_name),
         "__module__": __name__,
         "__doc__": "descent's %s as a torch.optim.Optimizer (options: %s); see descent.torch."
                    % (_kind, ", ".join(i["name"] for i in _descent.option_info(_name))),

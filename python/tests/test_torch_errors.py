@@ -291,3 +291,26 @@ def test_the_step_runs_without_the_gil():
     assert held > 0.5 * took
     released, took = longest_pause_of_this_thread_while(opt.step)
     assert released < 0.5 * took, (released, took)
+
+
+def test_momentum_turned_on_later_gets_a_buffer_also_for_a_parameter_without_a_gradient_then():
+    ps = with_grads(params(torch.float64))
+    ref_ps = [p.detach().clone().requires_grad_(True) for p in ps]
+    ours, ref = dt.SGD(ps, lr=0.1), torch.optim.SGD(ref_ps, lr=0.1)
+
+    def step(which):
+        for p, q in zip(ps, ref_ps):
+            q.grad = None if p.grad is None else p.grad.clone()
+        ours.step()
+        ref.step()
+
+    step(0)
+    ours.param_groups[0]["momentum"] = ref.param_groups[0]["momentum"] = 0.9
+    ps[1].grad = None
+    step(1)
+    ps[1].grad = torch.ones(4, dtype=torch.float64)
+    step(2)
+    step(3)
+    for p, q in zip(ps, ref_ps):
+        assert torch.equal(p.detach(), q.detach())
+        assert torch.equal(ours.state[p]["momentum_buffer"], ref.state[q]["momentum_buffer"])
