@@ -42,6 +42,10 @@ _TUPLES = {
 # convention of optimizers torch does not have), a Python int, or not at all.
 _STEP_KIND = {"sgd": None, "adadelta": "int", "rmsprop": "int", "rprop": "int"}
 
+# The dtype of the tensors that hold scalar state (NAdam's mu_product: float64, descent's precision); torch
+# 1.13's ASGD keeps eta and mu in float32 tensors, and descent's ASGD rounds them to float as torch does.
+_SCALAR_DTYPE = {"asgd": torch.float32}
+
 # torch's execution switches: accepted, and meaningless for descent's step.
 _TORCH_SWITCHES = ("foreach", "differentiable", "capturable", "fused")
 
@@ -406,6 +410,10 @@ def _prepare(self, plan, flat):
     return grads, fresh, changes
 
 
+def _scalar_dtype(self):
+    return _SCALAR_DTYPE.get(self._descent_name, torch.float64)
+
+
 def _group_index(self):
     return [g for g, group in enumerate(self.param_groups) for _ in group["params"]]
 
@@ -432,7 +440,7 @@ def _allocate(self, plan, i, group):
         plan.engine.set_step_count(i, 0)  # torch's count starts again with its state
     _, scalars = self._slot_names
     for k, slot in enumerate(scalars):
-        entry[slot] = torch.tensor(plan.engine.scalar_state(i, slot), dtype=torch.float64)
+        entry[slot] = torch.tensor(plan.engine.scalar_state(i, slot), dtype=_scalar_dtype(self))
         plan.scalar_ptrs[i][k] = entry[slot].data_ptr()
     for slot in plan.slots_used[group]:
         t = _slot_tensor(plan, i, slot)
@@ -453,6 +461,7 @@ def _build(self, flat):
     if self._threads is not None:
         plan.engine.set_num_threads(self._threads)
     plan.engine.set_nonfinite_policy(self._nonfinite)
+    plan.engine.set_scalar_float32(_scalar_dtype(self) == torch.float32)
     plan.params = flat
     plan.values = [p.data_ptr() for p in flat]
     plan.option_cache = [self._spelling.values(group) for group in self.param_groups]
@@ -502,8 +511,9 @@ def _build(self, flat):
         for k, slot in enumerate(scalars):
             value = entry[slot]
             plan.engine.set_scalar_state(i, slot, float(value.item() if isinstance(value, torch.Tensor) else value))
-            if not (isinstance(value, torch.Tensor) and value.dtype == torch.float64 and value.numel() == 1):
-                entry[slot] = torch.tensor(plan.engine.scalar_state(i, slot), dtype=torch.float64)
+            if not (isinstance(value, torch.Tensor) and value.dtype == _scalar_dtype(self) and value.numel() == 1
+                    and value.device.type == "cpu"):
+                entry[slot] = torch.tensor(plan.engine.scalar_state(i, slot), dtype=_scalar_dtype(self))
             plan.scalar_ptrs[i][k] = entry[slot].data_ptr()
             plan.bound[i].append((slot, entry[slot]))
     return plan

@@ -224,7 +224,8 @@ class Engine {
       }
       for (std::size_t s = 0; s < scalar_ptrs[i].size() && s < scalar_names.size(); ++s) {
         if (!scalar_ptrs[i][s]) continue;
-        const double held = *reinterpret_cast<const double*>(scalar_ptrs[i][s]);
+        const double held = scalar_float32_ ? *reinterpret_cast<const float*>(scalar_ptrs[i][s])
+                                            : *reinterpret_cast<const double*>(scalar_ptrs[i][s]);
         if (held != optimizer_->scalar_state(names_[i], scalar_names[s]))
           optimizer_->set_scalar_state(names_[i], scalar_names[s], held);
       }
@@ -239,9 +240,15 @@ class Engine {
       // float32 counts exactly up to 2^24 steps, as PyTorch 1.13's own 'step' tensor does.
       if (step_ptrs[i])
         *reinterpret_cast<float*>(step_ptrs[i]) = static_cast<float>(optimizer_->step_count(names_[i]));
-      for (std::size_t s = 0; s < scalar_ptrs[i].size() && s < scalar_names.size(); ++s)
-        if (scalar_ptrs[i][s])
-          *reinterpret_cast<double*>(scalar_ptrs[i][s]) = optimizer_->scalar_state(names_[i], scalar_names[s]);
+      for (std::size_t s = 0; s < scalar_ptrs[i].size() && s < scalar_names.size(); ++s) {
+        if (!scalar_ptrs[i][s]) continue;
+        const double value = optimizer_->scalar_state(names_[i], scalar_names[s]);
+        if (scalar_float32_) {
+          *reinterpret_cast<float*>(scalar_ptrs[i][s]) = static_cast<float>(value);
+        } else {
+          *reinterpret_cast<double*>(scalar_ptrs[i][s]) = value;
+        }
+      }
     }
     return stepped;
   }
@@ -260,6 +267,10 @@ class Engine {
     return seconds;
   }
 
+  // Whether the torch adapter keeps scalar state in float32 tensors (as torch 1.13's ASGD keeps eta and mu)
+  // rather than float64 ones.
+  void set_scalar_float32(bool on) { scalar_float32_ = on; }
+
   // The NumPy optimizers' step: gradients were attached when the parameters were given.
   bool plain_step() {
     py::gil_scoped_release release;
@@ -273,6 +284,7 @@ class Engine {
   std::vector<DType> dtype_;
   std::vector<std::uintptr_t> grads_;
   std::vector<std::size_t> group_of_;
+  bool scalar_float32_ = false;
 };
 
 // One slot's values of one parameter, copied into a Python buffer-like (bytes) with its layout; the
@@ -469,6 +481,7 @@ PYBIND11_MODULE(_descent, m) {
       .def("step", &Engine::step)
       .def("plain_step", &Engine::plain_step)
       .def("time_steps", &Engine::time_steps)
+      .def("set_scalar_float32", &Engine::set_scalar_float32)
       .def("set_grads", &Engine::set_grads)
       .def("apply_changes", &Engine::apply_changes)
       .def("set_num_threads", [](Engine& e, std::size_t n) { e.optimizer().set_num_threads(n); })
