@@ -42,8 +42,9 @@ _TUPLES = {
 # convention of optimizers torch does not have), a Python int, or not at all.
 _STEP_KIND = {"sgd": None, "adadelta": "int", "rmsprop": "int", "rprop": "int"}
 
-# The dtype of the tensors that hold scalar state (NAdam's mu_product: float64, descent's precision); torch
-# 1.13's ASGD keeps eta and mu in float32 tensors, and descent's ASGD rounds them to float as torch does.
+# The dtype of new tensors that hold scalar state: float64 (NAdam's mu_product, in descent's precision, also
+# after a load that cast it to float32), or float32 as torch 1.13's ASGD keeps eta and mu (descent's ASGD
+# rounds them to float as torch does; a loaded float64 tensor, torch's cast for float64 parameters, is kept).
 _SCALAR_DTYPE = {"asgd": torch.float32}
 
 # torch's execution switches: accepted, and meaningless for descent's step.
@@ -441,7 +442,7 @@ def _allocate(self, plan, i, group):
     _, scalars = self._slot_names
     for k, slot in enumerate(scalars):
         entry[slot] = torch.tensor(plan.engine.scalar_state(i, slot), dtype=_scalar_dtype(self))
-        plan.scalar_ptrs[i][k] = entry[slot].data_ptr()
+        plan.scalar_ptrs[i][k] = (entry[slot].data_ptr(), entry[slot].dtype == torch.float32)
     for slot in plan.slots_used[group]:
         t = _slot_tensor(plan, i, slot)
         plan.engine.bind(i, slot, t.data_ptr(), t.numel(), _dtype_name(t), False)
@@ -461,7 +462,6 @@ def _build(self, flat):
     if self._threads is not None:
         plan.engine.set_num_threads(self._threads)
     plan.engine.set_nonfinite_policy(self._nonfinite)
-    plan.engine.set_scalar_float32(_scalar_dtype(self) == torch.float32)
     plan.params = flat
     plan.values = [p.data_ptr() for p in flat]
     plan.option_cache = [self._spelling.values(group) for group in self.param_groups]
@@ -469,7 +469,7 @@ def _build(self, flat):
     plan.bound = [[] for _ in flat]
     plan.step_ptrs = [0] * len(flat)
     slots, scalars = self._slot_names
-    plan.scalar_ptrs = [[0] * len(scalars) for _ in flat]
+    plan.scalar_ptrs = [[(0, False)] * len(scalars) for _ in flat]
     kind = _STEP_KIND.get(name, "tensor")
     group_of = plan.group_of = _group_index(self)
     plan.unchecked = set()
@@ -511,10 +511,11 @@ def _build(self, flat):
         for k, slot in enumerate(scalars):
             value = entry[slot]
             plan.engine.set_scalar_state(i, slot, float(value.item() if isinstance(value, torch.Tensor) else value))
-            if not (isinstance(value, torch.Tensor) and value.dtype == _scalar_dtype(self) and value.numel() == 1
-                    and value.device.type == "cpu"):
+            kept = (torch.float64,) if _scalar_dtype(self) == torch.float64 else (torch.float32, torch.float64)
+            if not (isinstance(value, torch.Tensor) and value.dtype in kept and value.numel() == 1
+                    and value.device.type == "cpu" and value.is_contiguous()):
                 entry[slot] = torch.tensor(plan.engine.scalar_state(i, slot), dtype=_scalar_dtype(self))
-            plan.scalar_ptrs[i][k] = entry[slot].data_ptr()
+            plan.scalar_ptrs[i][k] = (entry[slot].data_ptr(), entry[slot].dtype == torch.float32)
             plan.bound[i].append((slot, entry[slot]))
     return plan
 

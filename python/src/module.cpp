@@ -124,6 +124,10 @@ Parameter make_parameter(const ParamSpec& spec) {
   }
 }
 
+// Where the torch adapter keeps one scalar state of one parameter: the address of a singleton tensor and
+// whether it is float32 (torch 1.13's ASGD keeps eta and mu so) rather than float64; address 0: none.
+using ScalarPlace = std::pair<std::uintptr_t, bool>;
+
 // A built optimizer and what the adapters cache about it.
 class Engine {
  public:
@@ -201,11 +205,11 @@ class Engine {
   }
 
   // One step of the torch adapter: options that changed, this step's gradients, and the addresses of
-  // torch's float32 'step' tensors and float64 scalar-state tensors (0: kept elsewhere), read before the
-  // step and written after it. The step itself runs without the GIL.
+  // torch's float32 'step' tensors (0: kept elsewhere) and scalar-state tensors, read before the step and
+  // written after it. The step itself runs without the GIL.
   bool step(const std::vector<std::uintptr_t>& grads,
             const std::vector<std::tuple<std::size_t, std::string, py::object>>& changes,
-            const std::vector<std::uintptr_t>& step_ptrs, const std::vector<std::vector<std::uintptr_t>>& scalar_ptrs) {
+            const std::vector<std::uintptr_t>& step_ptrs, const std::vector<std::vector<ScalarPlace>>& scalar_ptrs) {
     if (step_ptrs.size() != size() || scalar_ptrs.size() != size())
       throw InvalidArgument("step: state addresses for " + std::to_string(step_ptrs.size()) + " parameters, not " +
                             std::to_string(size()));
@@ -223,9 +227,9 @@ class Engine {
         if (count != optimizer_->step_count(names_[i])) optimizer_->set_step_count(names_[i], count);
       }
       for (std::size_t s = 0; s < scalar_ptrs[i].size() && s < scalar_names.size(); ++s) {
-        if (!scalar_ptrs[i][s]) continue;
-        const double held = scalar_float32_ ? *reinterpret_cast<const float*>(scalar_ptrs[i][s])
-                                            : *reinterpret_cast<const double*>(scalar_ptrs[i][s]);
+        const auto [address, float32] = scalar_ptrs[i][s];
+        if (!address) continue;
+        const double held = float32 ? *reinterpret_cast<const float*>(address) : *reinterpret_cast<const double*>(address);
         if (held != optimizer_->scalar_state(names_[i], scalar_names[s]))
           optimizer_->set_scalar_state(names_[i], scalar_names[s], held);
       }
@@ -241,12 +245,13 @@ class Engine {
       if (step_ptrs[i])
         *reinterpret_cast<float*>(step_ptrs[i]) = static_cast<float>(optimizer_->step_count(names_[i]));
       for (std::size_t s = 0; s < scalar_ptrs[i].size() && s < scalar_names.size(); ++s) {
-        if (!scalar_ptrs[i][s]) continue;
+        const auto [address, float32] = scalar_ptrs[i][s];
+        if (!address) continue;
         const double value = optimizer_->scalar_state(names_[i], scalar_names[s]);
-        if (scalar_float32_) {
-          *reinterpret_cast<float*>(scalar_ptrs[i][s]) = static_cast<float>(value);
+        if (float32) {
+          *reinterpret_cast<float*>(address) = static_cast<float>(value);
         } else {
-          *reinterpret_cast<double*>(scalar_ptrs[i][s]) = value;
+          *reinterpret_cast<double*>(address) = value;
         }
       }
     }
@@ -267,10 +272,6 @@ class Engine {
     return seconds;
   }
 
-  // Whether the torch adapter keeps scalar state in float32 tensors (as torch 1.13's ASGD keeps eta and mu)
-  // rather than float64 ones.
-  void set_scalar_float32(bool on) { scalar_float32_ = on; }
-
   // The NumPy optimizers' step: gradients were attached when the parameters were given.
   bool plain_step() {
     py::gil_scoped_release release;
@@ -284,7 +285,6 @@ class Engine {
   std::vector<DType> dtype_;
   std::vector<std::uintptr_t> grads_;
   std::vector<std::size_t> group_of_;
-  bool scalar_float32_ = false;
 };
 
 // One slot's values of one parameter, copied into a Python buffer-like (bytes) with its layout; the
@@ -481,7 +481,6 @@ PYBIND11_MODULE(_descent, m) {
       .def("step", &Engine::step)
       .def("plain_step", &Engine::plain_step)
       .def("time_steps", &Engine::time_steps)
-      .def("set_scalar_float32", &Engine::set_scalar_float32)
       .def("set_grads", &Engine::set_grads)
       .def("apply_changes", &Engine::apply_changes)
       .def("set_num_threads", [](Engine& e, std::size_t n) { e.optimizer().set_num_threads(n); })
