@@ -8,8 +8,9 @@ set -euo pipefail
 
 build=(g++ make cmake libcli11-dev libhwy-dev zlib1g-dev libopenblas-dev nlohmann-json3-dev)
 run=("${build[@]}" gnuplot-nox dataset-fashion-mnist)
-test=("${build[@]}" googletest libgtest-dev libgmock-dev libbenchmark-dev python3
-      python3-dev pybind11-dev python3-pybind11 python3-pytest python3-torch python3-numpy python3-scipy)
+test=("${build[@]}" googletest libgtest-dev libgmock-dev libbenchmark-dev python3)
+# the Python package and its pytest suite (DESCENT_WITH_PYTHON, which ./test.sh turns on)
+test+=(python3-dev pybind11-dev python3-pybind11 python3-pytest python3-torch python3-numpy python3-scipy)
 reference=(python3-torch python3-numpy python3-scipy)
 # libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes; clang only recommends it (through
 # libclang-common-14-dev), so it is named here for --no-install-recommends.
