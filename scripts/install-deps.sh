@@ -11,6 +11,8 @@ run=("${build[@]}" gnuplot-nox dataset-fashion-mnist)
 test=("${build[@]}" googletest libgtest-dev libgmock-dev libbenchmark-dev python3)
 test+=(libtorch-dev)                 # descent::torch (DESCENT_WITH_TORCH, which ./test.sh turns on)
 test+=(libopenmpi-dev openmpi-bin)   # descent::dist (DESCENT_WITH_MPI, which ./test.sh turns on)
+# the Python package and its pytest suite (DESCENT_WITH_PYTHON, which ./test.sh turns on)
+test+=(python3-dev pybind11-dev python3-pybind11 python3-pytest python3-torch python3-numpy python3-scipy)
 reference=(python3-torch python3-numpy python3-scipy)
 # libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes; clang only recommends it (through
 # libclang-common-14-dev), so it is named here for --no-install-recommends.
