@@ -41,7 +41,9 @@ namespace {
 constexpr double kPaperEps1 = 1e-30;
 
 constexpr std::array<OptionInfo, AdafactorOptions::kCount> kFields{{
-    detail::lr_option(1e-2),
+    // Not a step size here: the cap of the relative step rho = min(lr, 1/sqrt(t)), and the decay's factor.
+    detail::real_option("lr", 1e-2, 0.0, detail::kInf, true, false,
+                        "cap of the relative step size rho = min(lr, 1/sqrt(t)); also scales the weight decay"),
     detail::real_option("beta2_decay", -0.8, -detail::kInf, 0.0, false, true,
                         "beta2_t = 1 - t^beta2_decay, the decay rate of the squared-gradient means"),
     detail::real_option("eps1", kPaperEps1, 0.0, detail::kInf, true, false,
