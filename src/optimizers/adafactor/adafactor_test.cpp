@@ -79,8 +79,9 @@ TEST(Adafactor, FirstStepOnARankOneGradientIsASignStep) {
 
 // tests/support/quadratic.hpp: minimizes a small quadratic, and maximizes its negative, in both types.
 // The step is about RMS(w) * lr with |U| <= 1, so 3000 steps at lr 0.01 cover the distance; near the
-// minimum U shrinks with g (the second moment remembers larger gradients), so it settles closely.
-TEST(Adafactor, ConvergesOnAQuadratic) { test::expect_converges({"adafactor", {{"lr", 0.01}}, 3000, 2e-2}); }
+// minimum U = g / sqrt(v) shrinks with g (v remembers the larger gradients: beta2_t -> 1), so w closes
+// in on the minimum geometrically instead of hovering at a distance of a step (measured: to rounding).
+TEST(Adafactor, ConvergesOnAQuadratic) { test::expect_converges({"adafactor", {{"lr", 0.01}}, 3000, 1e-6}); }
 
 // The factored state: torch's names and shapes, and its bytes. A float32 784x256 weight keeps 784 + 256
 // values (4160 bytes, 0.0207 bytes per parameter) where Adam keeps 2 * 784 * 256 (8 bytes per parameter).
