@@ -183,6 +183,30 @@ TEST(Adafactor, ResultsDoNotDependOnTheNumberOfThreads) {
   }
 }
 
+// As torch's code: eps1 floors the estimate through eps1^2, rounded to the parameter's type. The paper's
+// eps1 = 1e-30 squares to 0 in float32, so a zero gradient row (estimate 0) gives 0 * (1 / sqrt(0)) =
+// NaN there, while in float64 (1e-60 is representable) the row just does not move. docs/optimizers.md
+// states this difference between torch's docstring and code.
+TEST(Adafactor, Eps1IsSquaredInTheParametersType) {
+  std::vector<float> wf{0.5f, -1.0f, 2.0f, 0.25f, 1.5f, -0.75f}, gf{0.0f, 0.0f, 0.0f, 0.4f, -0.5f, 0.6f};
+  std::vector<double> wd(wf.begin(), wf.end()), gd(gf.begin(), gf.end());
+  Adafactor f32({Parameter("w", std::span(wf), std::span(gf), {2, 3})}, AdafactorOptions().eps(1e-30, 1e-3));
+  Adafactor f64({Parameter("w", std::span(wd), std::span(gd), {2, 3})}, AdafactorOptions().eps(1e-30, 1e-3));
+  f32.step();
+  f64.step();
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(std::isnan(wf[i])) << i;
+    EXPECT_EQ(wd[i], static_cast<double>(std::vector<float>{0.5f, -1.0f, 2.0f}[i])) << i;
+  }
+  for (std::size_t i = 3; i < 6; ++i) EXPECT_TRUE(std::isfinite(wf[i])) << i;
+  // With the default eps1 (float32's machine epsilon, whose square is a normal float) the row stays put.
+  std::vector<float> w{0.5f, -1.0f, 2.0f, 0.25f, 1.5f, -0.75f}, g = gf;
+  Adafactor plain({Parameter("w", std::span(w), std::span(g), {2, 3})});
+  plain.step();
+  EXPECT_EQ(w[0], 0.5f);
+  EXPECT_EQ(w[2], 2.0f);
+}
+
 // Out-of-range options: each refused with an error naming the option and the value, the old value kept.
 TEST(Adafactor, RefusesBadOptionsNamingTheValue) {
   AdafactorOptions o;
