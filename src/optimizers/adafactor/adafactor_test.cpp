@@ -118,8 +118,8 @@ TEST(Adafactor, KeepsTheSecondMomentFactored) {
 
 // Row and column means, RMS(p) and RMS(U) are whole-tensor reductions: parameters and state after a few
 // steps are bitwise the same with 1, 2 and 3 threads, on tensors cut into many chunks whose boundaries
-// fall inside rows, 3-D and 1-D ones beside them.
-TEST(Adafactor, ResultsDoNotDependOnTheNumberOfThreads) {
+// fall inside rows, 3-D and 1-D ones beside them. (Suite Engine: the ThreadSanitizer job runs Engine tests.)
+TEST(Engine, AdafactorResultsDoNotDependOnTheNumberOfThreads) {
   const std::vector<std::vector<std::int64_t>> shapes{{300, 700}, {3, 50, 130}, {40001}, {1}, {1, 5}};
   for (const bool use_float : {true, false}) {
     SCOPED_TRACE(use_float ? "float" : "double");
