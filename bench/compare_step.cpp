@@ -87,6 +87,7 @@ float reduce_pass(float* const* arrays, std::size_t b, std::size_t e) {
 
 float run_pass(const Pass& pass, float* const* arrays, std::size_t b, std::size_t e) {
   switch (pass.reads * 10 + pass.updates) {
+    case 11: update_pass<1, 1>(arrays, b, e); return 0.0f;
     case 12: update_pass<1, 2>(arrays, b, e); return 0.0f;
     case 13: update_pass<1, 3>(arrays, b, e); return 0.0f;
     case 22: update_pass<2, 2>(arrays, b, e); return 0.0f;

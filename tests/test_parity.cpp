@@ -1,5 +1,6 @@
 // Replays the reference trajectories of tests/reference/data (written by tests/reference/generate.py from
-// PyTorch 1.13, or from NumPy implementations of the papers where PyTorch lacks the optimizer): same
+// PyTorch 1.13, or from NumPy implementations of the papers where PyTorch lacks the optimizer, and by
+// generate_adafactor.py, NumPy from torch 2.5's Adafactor rule): same
 // initial values and gradients, then parameters, state and step counts compared after every step.
 //
 // Tolerances: float64 within a relative 1e-10 (the bound), float32 within rtol 1e-5 plus atol 1e-7.
@@ -108,6 +109,38 @@ void replay(const std::string& optimizer, const SafetensorsFile& file, const nlo
     if (name.rfind(prefix, 0) == 0) states[name.substr(prefix.size())] = tensor.values();
     if (name.rfind(scalar_prefix, 0) == 0) scalars[name.substr(scalar_prefix.size())] = tensor.values();
   }
+  // Where each parameter's part of a slot lies in a step's row of the slot's tensor: by default one value
+  // per element, at the parameter's offset (NaN where it has no such slot). A case with "state_shapes"
+  // (slots of their own shape, e.g. Adafactor's factors) gives each parameter's slot shape, or null where
+  // it has none; the row then holds only the parameters that have the slot, in order.
+  struct SlotPart {
+    bool present;
+    std::size_t offset, size;
+  };
+  std::map<std::string, std::vector<SlotPart>> parts;
+  std::map<std::string, std::size_t> widths;
+  for (const auto& [slot, ref] : states) {
+    std::size_t width = 0;
+    for (std::size_t j = 0; j < infos.size(); ++j) {
+      if (!c.contains("state_shapes")) {
+        parts[slot].push_back({true, infos[j].offset, infos[j].size});  // NaN-marked absence: checked per step
+        continue;
+      }
+      const auto& shape = c.at("state_shapes").at(slot).at(j);
+      if (shape.is_null()) {
+        parts[slot].push_back({false, 0, 0});
+        continue;
+      }
+      const auto extents = shape.template get<std::vector<std::int64_t>>();
+      EXPECT_EQ(opt->state_layout(infos[j].name, slot).shape, extents) << infos[j].name << "." << slot;
+      std::size_t size = 1;
+      for (const auto e : extents) size *= static_cast<std::size_t>(e);
+      parts[slot].push_back({true, width, size});
+      width += size;
+    }
+    widths[slot] = c.contains("state_shapes") ? width : n;
+    ASSERT_EQ(ref.size(), steps * widths[slot]) << slot;
+  }
 
   const auto compare = [&](double actual, double expected, const std::string& what, std::size_t step) {
     const double diff = std::abs(actual - expected);
@@ -129,14 +162,21 @@ void replay(const std::string& optimizer, const SafetensorsFile& file, const nlo
     bool ok = true;
     for (std::size_t i = 0; i < n && ok; ++i) ok = compare(value[i], params_ref[k * n + i], "param[" + std::to_string(i) + "]", k);
     for (const auto& [slot, ref] : states) {
-      for (const ParamInfo& p : infos) {
-        if (std::isnan(ref[k * n + p.offset])) {  // the reference has no such state for this parameter
+      for (std::size_t j = 0; j < infos.size(); ++j) {
+        const ParamInfo& p = infos[j];
+        const SlotPart& part = parts[slot][j];
+        if (!part.present || std::isnan(ref[k * widths[slot] + part.offset])) {  // no such state for this parameter
           EXPECT_FALSE(opt->has_state(p.name, slot)) << p.name << "." << slot;
           continue;
         }
         const auto actual = opt->state<T>(p.name, slot);
-        for (std::size_t i = 0; i < p.size && ok; ++i) {
-          ok = compare(actual[i], ref[k * n + p.offset + i], p.name + "." + slot + "[" + std::to_string(i) + "]", k);
+        if (actual.size() != part.size) {
+          ADD_FAILURE() << p.name << "." << slot << " holds " << actual.size() << " values, the reference " << part.size;
+          return;
+        }
+        for (std::size_t i = 0; i < part.size && ok; ++i) {
+          ok = compare(actual[i], ref[k * widths[slot] + part.offset + i],
+                       p.name + "." + slot + "[" + std::to_string(i) + "]", k);
         }
       }
     }

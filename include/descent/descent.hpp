@@ -10,6 +10,7 @@
 #include "descent/optimizer.hpp"
 #include "descent/options.hpp"
 #include "descent/optimizers/adadelta.hpp"
+#include "descent/optimizers/adafactor.hpp"
 #include "descent/optimizers/adagrad.hpp"
 #include "descent/optimizers/adam.hpp"
 #include "descent/optimizers/adamax.hpp"

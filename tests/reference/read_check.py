@@ -23,6 +23,8 @@ ITEMSIZE = {"F32": 4, "F64": 8}
 NPTYPE = {"F32": "<f4", "F64": "<f8"}
 CASE_DTYPE = {"float32": "F32", "float64": "F64"}
 META_KEYS = {"generator", "command", "torch_version", "numpy_version", "optimizer", "cases"}
+# The generators of optimizer trajectories in this layout (generate_adafactor.py adds "state_shapes").
+TRAJECTORY_GENERATORS = {"tests/reference/generate.py", "tests/reference/generate_adafactor.py"}
 
 
 class Bad(Exception):
@@ -55,7 +57,7 @@ def check_file(path):
     need(all(isinstance(v, str) for v in meta.values()), "metadata values must be strings")
     opt = os.path.basename(path)[:-len(".safetensors")]
     need(meta["optimizer"] == opt, "optimizer %r vs file name" % meta["optimizer"])
-    need(meta["generator"] == "tests/reference/generate.py", "generator")
+    need(meta["generator"] in TRAJECTORY_GENERATORS, "generator")
     cases = json.loads(meta["cases"])
     need(isinstance(cases, list) and cases, "cases must be a non-empty list")
 
@@ -88,7 +90,7 @@ def check_file(path):
     slots = set()
     nan_cases = 0
     for c in cases:
-        need(set(c) == {"id", "dtype", "reference", "steps", "groups", "params"},
+        need(set(c) - {"state_shapes"} == {"id", "dtype", "reference", "steps", "groups", "params"},
              "%s: case keys %s" % (c.get("id"), sorted(c)))
         cid, steps = c["id"], c["steps"]
         dt = CASE_DTYPE[c["dtype"]]
@@ -106,8 +108,14 @@ def check_file(path):
                   cid + "/param": (dt, [steps, n])}
         for name in names:
             if name.startswith(cid + "/state."):
-                expect[name] = (dt, [steps, n])
-                slots.add(name.split("/state.", 1)[1])
+                slot = name.split("/state.", 1)[1]
+                width = n
+                if "state_shapes" in c:  # slots of their own shape: the params that have one, in order
+                    shapes = c["state_shapes"][slot]
+                    need(len(shapes) == len(c["params"]), "%s: state_shapes of %s" % (cid, slot))
+                    width = sum(int(np.prod(sh, dtype=np.int64)) for sh in shapes if sh is not None)
+                expect[name] = (dt, [steps, width])
+                slots.add(slot)
             elif name.startswith(cid + "/scalar."):
                 expect[name] = ("F64", [steps, len(c["params"])])
                 slots.add("scalar." + name.split("/scalar.", 1)[1])
@@ -136,12 +144,12 @@ def check_file(path):
 
 
 def written_by_generate(path):
-    """Whether the header's metadata names tests/reference/generate.py as the generator."""
+    """Whether the header's metadata names a trajectory generator (generate.py, generate_adafactor.py)."""
     with open(path, "rb") as f:
         (hlen,) = struct.unpack("<Q", f.read(8))
         try:
             header = json.loads(f.read(hlen).decode("utf-8"))
-            return header["__metadata__"]["generator"] == "tests/reference/generate.py"
+            return header["__metadata__"]["generator"] in TRAJECTORY_GENERATORS
         except (ValueError, KeyError, TypeError):
             return True  # unreadable: check_file says what is wrong
 
@@ -155,7 +163,7 @@ def main():
         cli = args[i + 1]
         del args[i:i + 2]
     d = args[0] if args else os.path.join(here, "data")
-    # The files of generate.py; the folder also holds other generators' (generate_lbfgs.py, ...).
+    # The trajectory files; the folder also holds other generators' (generate_lbfgs.py, ...).
     files = sorted(f for f in os.listdir(d) if f.endswith(".safetensors") and written_by_generate(os.path.join(d, f)))
     missing = []
     if cli:
