@@ -27,14 +27,15 @@ namespace {
 constexpr std::string_view kWho = "descent::TorchLBFGS: ";
 
 std::string why_not_parameter(const at::Tensor& t) {
-  std::string why = torch_detail::refusal(t, at::kDouble);
-  if (why.empty() && !t.requires_grad()) why = "does not require grad";
-  if (why.empty() && !t.is_leaf()) why = "is not a leaf tensor (it is computed from others)";
-  if (!why.empty() && t.defined() && t.scalar_type() == at::kFloat) {
+  std::string why = torch_detail::refusal(t, at::ScalarType::Undefined);  // (float32 or float64 pass)
+  if (why.empty() && t.scalar_type() != at::kDouble) {
     // float32 is refused rather than run in double: the closure would then see the point rounded to
     // float32, not the iterate L-BFGS reasons about (docs/torch.md).
-    why += " (TorchLBFGS runs in float64: convert the model with .to(torch::kDouble))";
+    why = std::string("has dtype ") + c10::toString(t.scalar_type()) +
+          "; TorchLBFGS runs in float64: convert the model with .to(torch::kDouble)";
   }
+  if (why.empty() && !t.requires_grad()) why = "does not require grad";
+  if (why.empty() && !t.is_leaf()) why = "is not a leaf tensor (it is computed from others)";
   return why;
 }
 
@@ -219,7 +220,10 @@ at::Tensor TorchLBFGS::step(LossClosure closure) {
     impl.write(entry);
     // A failure in the first evaluation leaves descent::LBFGS's state as it was (lbfgs.hpp); a later one
     // leaves it mid-iteration, so it starts afresh.
-    if (impl.evaluations > 0) impl.lbfgs.emplace(impl, impl.lbfgs->options());
+    if (impl.evaluations > 0) {
+      const LBFGSOptions options_now = impl.lbfgs->options();  // (emplace destroys the old object first)
+      impl.lbfgs.emplace(impl, options_now);
+    }
     throw;
   }
   impl.closure = nullptr;
