@@ -1,4 +1,4 @@
-// descent::TorchOptimizer (include/descent/torch.hpp): the one translation unit of descent::torch. It
+// descent::TorchOptimizer (include/descent/torch.hpp), one of descent::torch's two translation units. It
 // includes only the narrow torch headers it needs (no <torch/torch.h>, which costs about a minute a TU).
 #include "descent/torch.hpp"
 
