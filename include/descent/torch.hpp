@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -90,9 +91,8 @@ class TorchOptions final : public torch::optim::OptimizerOptions {
 // contiguous tensor of the parameter's dtype and shape, a parameter whose storage moved (set_data) or a
 // group whose tensors changed (add_parameters): InvalidArgument naming the tensor, nothing changed.
 //
-// L-BFGS is not offered: descent's L-BFGS (descent::minimize) is a function minimizer over one flat
-// double vector, not a registry optimizer; step(closure) here calls the closure once, as for every
-// first-order rule. Use torch::optim::LBFGS, or descent::LBFGS over a flattened copy.
+// L-BFGS is not a registry rule: step(closure) here calls the closure once, as for every first-order
+// rule. For L-BFGS use TorchLBFGS (below).
 class TorchOptimizer final : public torch::optim::Optimizer {
  public:
   using NamedTensors = torch::OrderedDict<std::string, at::Tensor>;
@@ -154,6 +154,73 @@ class TorchOptimizer final : public torch::optim::Optimizer {
   std::unique_ptr<descent::Optimizer> inner_;  // (inside this class, plain Optimizer is torch's)
   std::vector<std::unique_ptr<Entry>> entries_;  // in the descent optimizer's parameter order
   std::vector<std::vector<std::size_t>> group_entries_;
+};
+
+// The options of TorchLBFGS, by torch::optim::LBFGSOptions's names and defaults (set as there:
+// TorchLBFGSOptions(0.5).max_iter(10).line_search_fn("strong_wolfe")). max_eval unset means
+// max_iter * 5 / 4, fixed when the optimizer is built (as torch does); line_search_fn unset is fixed
+// steps of lr, "strong_wolfe" the strong-Wolfe line search. get_lr()/set_lr() are lr, for torch's schedulers.
+// Checked at every step() (descent::InvalidArgument naming the option; nothing changes).
+struct TorchLBFGSOptions final : public torch::optim::OptimizerCloneableOptions<TorchLBFGSOptions> {
+  TorchLBFGSOptions(double lr = 1.0) : lr_(lr) {}  // NOLINT(google-explicit-constructor): as torch's
+  TORCH_ARG(double, lr) = 1.0;
+  TORCH_ARG(std::int64_t, max_iter) = 20;
+  TORCH_ARG(std::optional<std::int64_t>, max_eval) = std::nullopt;
+  TORCH_ARG(double, tolerance_grad) = 1e-7;
+  TORCH_ARG(double, tolerance_change) = 1e-9;
+  TORCH_ARG(std::int64_t, history_size) = 100;
+  TORCH_ARG(std::optional<std::string>, line_search_fn) = std::nullopt;
+
+ public:
+  double get_lr() const override { return lr_; }
+  void set_lr(double lr) override { lr_ = lr; }
+};
+
+// L-BFGS as a torch::optim::Optimizer: step(closure) runs one step of descent::LBFGS (descent::minimize:
+// torch.optim.LBFGS's algorithm, options and operation order) with the closure as the objective, as
+// torch::optim::LBFGS's step(closure) does. The parameters are one flat vector (in their order, as
+// torch's _gather_flat_grad): each evaluation writes the point into the parameter tensors, calls the
+// closure with grad mode on (it returns the loss and fills .grad, usually after zero_grad()), and reads
+// the gradients back (an undefined .grad counts as zeros, as in torch). step() returns the closure's
+// first loss and leaves the parameters at the new point. The L-BFGS history (directions, steps, H_diag,
+// the previous gradient and loss, the iteration count) carries over from one step() to the next, as torch's does.
+//
+// float64 only: every parameter must be a CPU, dense, contiguous float64 leaf tensor that requires grad
+// (float32: convert the model with .to(torch::kDouble); docs/torch.md says why). One parameter group.
+// Costs beyond torch's: the point and the gradient are copied between the tensors and a flat double
+// vector at every evaluation (2n doubles), and the entry point is kept (n doubles) to restore on error.
+//
+// Errors (descent::InvalidArgument naming the tensor or option): a bad parameter at construction (nothing
+// is built); at step(), a missing closure, a changed parameter list, a parameter no longer acceptable, an
+// invalid option, and nothing changes. A closure that throws, returns something other than one number, or
+// leaves a .grad that is not a CPU, dense, contiguous float64 tensor of its parameter's size: in the
+// first evaluation of a step nothing changes; later in a step the parameters are put back as they were
+// at the step's start and the L-BFGS history is cleared (the next step starts afresh, as a new optimizer).
+class TorchLBFGS final : public torch::optim::Optimizer {
+ public:
+  using NamedTensors = torch::OrderedDict<std::string, at::Tensor>;
+
+  TorchLBFGS(const NamedTensors& named_parameters, const TorchLBFGSOptions& options = {});
+  TorchLBFGS(const std::vector<std::pair<std::string, at::Tensor>>& named_parameters,
+             const TorchLBFGSOptions& options = {});
+  // Unnamed parameters, as torch::optim::LBFGS takes them; errors call them "param_groups.0.<index>".
+  explicit TorchLBFGS(const std::vector<at::Tensor>& parameters, const TorchLBFGSOptions& options = {});
+  ~TorchLBFGS() override;
+  TorchLBFGS(TorchLBFGS&&) = delete;  // the L-BFGS state refers to its objective, which lives in here
+
+  at::Tensor step(LossClosure closure) override;
+
+  // The state torch keeps as func_evals and n_iter (LBFGSParamState), over all step() calls.
+  std::int64_t iterations() const noexcept;
+  std::int64_t function_evaluations() const noexcept;
+
+  // torch's archives are not supported: these throw Error.
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace descent

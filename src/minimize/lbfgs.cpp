@@ -135,18 +135,27 @@ LBFGS::LBFGS(const Objective& objective, const LBFGSOptions& options)
   d_.resize(n_);
 }
 
+void LBFGS::set_options(const LBFGSOptions& options) {
+  options.validate();
+  options_ = options;
+}
+
+// Counts after the objective returns, so that an objective that throws leaves the counters as they were.
 double LBFGS::evaluate(std::span<const double> x, std::span<double> grad) {
+  const double f = objective_.evaluate(x, grad);
   ++func_evals_;
   ++current_evals_;
-  return objective_.evaluate(x, grad);
+  return f;
 }
 
 LBFGSStatus LBFGS::begin(std::span<const double> x) {
   if (x.size() != n_) {
     throw InvalidArgument("LBFGS: x has " + std::to_string(x.size()) + " elements, the objective " + std::to_string(n_));
   }
-  current_evals_ = 0;
-  loss_ = evaluate(x, flat_grad_);
+  const double f = objective_.evaluate(x, flat_grad_);  // (throws before anything but flat_grad_ changes)
+  current_evals_ = 1;
+  ++func_evals_;
+  loss_ = f;
   if (!all_finite(loss_, flat_grad_)) return LBFGSStatus::kNonFinite;
   return max_abs(flat_grad_) <= options_.tolerance_grad ? LBFGSStatus::kGradientTolerance : LBFGSStatus::kContinue;
 }

@@ -1,4 +1,4 @@
-// descent::TorchOptimizer (include/descent/torch.hpp): the one translation unit of descent::torch. It
+// descent::TorchOptimizer (include/descent/torch.hpp), one of descent::torch's two translation units. It
 // includes only the narrow torch headers it needs (no <torch/torch.h>, which costs about a minute a TU).
 #include "descent/torch.hpp"
 
@@ -12,6 +12,7 @@
 
 #include "descent/error.hpp"
 #include "descent/factory.hpp"
+#include "tensor_checks.hpp"
 
 namespace descent {
 
@@ -63,24 +64,6 @@ at::ScalarType scalar_type_of(DType dtype) {
 
 std::string describe_device(const at::Tensor& t) { return t.device().str(); }
 
-// Why the tensor cannot be a parameter (or its gradient), or "" when it can. `dtype`: the dtype it must
-// have (a gradient: its parameter's), or Undefined for a parameter (float32 or float64).
-std::string refusal(const at::Tensor& t, at::ScalarType dtype) {
-  if (!t.defined()) return "is an undefined tensor";
-  if (!t.device().is_cpu()) return "is on " + describe_device(t) + "; only CPU tensors are supported";
-  if (t.is_sparse() || t.layout() != at::kStrided) return "is sparse (not a dense, strided tensor)";
-  const at::ScalarType type = t.scalar_type();
-  if (dtype == at::ScalarType::Undefined) {
-    if (type != at::kFloat && type != at::kDouble) {
-      return std::string("has dtype ") + c10::toString(type) + "; only float32 and float64 are supported";
-    }
-  } else if (type != dtype) {
-    return std::string("has dtype ") + c10::toString(type) + ", not its parameter's " + c10::toString(dtype);
-  }
-  if (!t.is_contiguous()) return "is not contiguous (call .contiguous() on it before handing it over)";
-  return "";
-}
-
 std::vector<std::int64_t> shape_of(const at::Tensor& t) { return {t.sizes().begin(), t.sizes().end()}; }
 
 Parameter make_parameter(const std::string& name, const at::Tensor& t) {
@@ -96,6 +79,22 @@ void bump_version(const at::Tensor& t) {
 }
 
 }  // namespace
+
+std::string torch_detail::refusal(const at::Tensor& t, at::ScalarType dtype) {
+  if (!t.defined()) return "is an undefined tensor";
+  if (!t.device().is_cpu()) return "is on " + describe_device(t) + "; only CPU tensors are supported";
+  if (t.is_sparse() || t.layout() != at::kStrided) return "is sparse (not a dense, strided tensor)";
+  const at::ScalarType type = t.scalar_type();
+  if (dtype == at::ScalarType::Undefined) {
+    if (type != at::kFloat && type != at::kDouble) {
+      return std::string("has dtype ") + c10::toString(type) + "; only float32 and float64 are supported";
+    }
+  } else if (type != dtype) {
+    return std::string("has dtype ") + c10::toString(type) + ", not its parameter's " + c10::toString(dtype);
+  }
+  if (!t.is_contiguous()) return "is not contiguous (call .contiguous() on it before handing it over)";
+  return "";
+}
 
 struct TorchOptimizer::Entry {
   std::string name;
@@ -140,7 +139,7 @@ void TorchOptimizer::add_descent_group(const std::vector<std::pair<std::string, 
   // Check every tensor before anything changes; descent checks names (empty, repeated) and memory.
   if (named.empty()) throw InvalidArgument(std::string(kWho) + "a parameter group needs at least one tensor");
   for (const auto& [name, t] : named) {
-    std::string why = refusal(t, at::ScalarType::Undefined);
+    std::string why = torch_detail::refusal(t, at::ScalarType::Undefined);
     if (why.empty() && !t.requires_grad()) why = "does not require grad (nothing would ever update it)";
     if (why.empty() && !t.is_leaf()) why = "is not a leaf tensor (optimize the leaf it was computed from)";
     if (!why.empty()) {
@@ -246,7 +245,7 @@ at::Tensor TorchOptimizer::step(LossClosure closure) {
   // Check every parameter and gradient before changing anything.
   for (const auto& entry : entries_) {
     const at::Tensor& p = entry->param;
-    std::string why = refusal(p, at::ScalarType::Undefined);
+    std::string why = torch_detail::refusal(p, at::ScalarType::Undefined);
     if (why.empty() && p.data_ptr() != entry->data) {
       why = "moved to other memory since it was added (set_data() or a resize); nothing was changed";
     }
@@ -256,7 +255,7 @@ at::Tensor TorchOptimizer::step(LossClosure closure) {
     }
     const at::Tensor& g = p.grad();
     if (!g.defined()) continue;
-    why = refusal(g, p.scalar_type());
+    why = torch_detail::refusal(g, p.scalar_type());
     if (why.empty() && g.sizes() != p.sizes()) {
       why = "has shape " + shape_text(shape_of(g)) + ", not its parameter's " + shape_text(shape_of(p));
     }

@@ -4,7 +4,7 @@
 // itself (an independent implementation); descent's kernels follow python torch's operation order, and
 // libtorch 1.13's C++ optimizers use the same order for these rules (docs/torch.md).
 //
-// This is the one test translation unit that includes libtorch's optimizer headers (they pull in
+// This translation unit and test_torch_lbfgs.cpp include libtorch's optimizer headers (they pull in
 // torch/nn/module.h and the serialization headers: about a minute to compile).
 #include <gtest/gtest.h>
 

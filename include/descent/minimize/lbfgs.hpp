@@ -45,7 +45,8 @@ class LBFGS {
 
   // One torch.optim.LBFGS.step(closure): evaluates f at x, then runs up to max_iter iterations (at
   // most max_eval evaluations), moving x in place. The history persists across calls. Returns f at x
-  // as it was on entry, as PyTorch does.
+  // as it was on entry, as PyTorch does. If the objective throws in the first evaluation, the history,
+  // the counters and the options are as they were before the call (only value() and gradient() are not).
   double step(std::span<double> x);
 
   // The pieces step() is made of, for drivers with their own stopping rules (descent::minimize):
@@ -59,6 +60,10 @@ class LBFGS {
   std::int64_t function_evaluations() const noexcept { return func_evals_; }
   int evaluations_this_call() const noexcept { return current_evals_; }
   const LBFGSOptions& options() const noexcept { return options_; }
+  // Replaces the options between step() calls, keeping the history (torch reads its options at every
+  // step(), so a scheduler's lr takes effect at the next one). Validates first; throws InvalidArgument
+  // and keeps the old options.
+  void set_options(const LBFGSOptions& options);
 
  private:
   double evaluate(std::span<const double> x, std::span<double> grad);
