@@ -151,7 +151,9 @@ std::string training_meta(const RunPosition& run, const BatchLoader& loader, con
   out += ",\"batch_size\":" + text_of(static_cast<double>(loader.batch_size()));
   out += ",\"seed\":" + json::quote(std::to_string(config.seed));
   out += ",\"samples\":" + text_of(static_cast<double>(data.samples));
-  out += ",\"micro_batches\":" + text_of(static_cast<double>(config.micro_batches));
+  // Only when not 1, so that a run without gradient accumulation writes the bytes it wrote before the count
+  // existed (tests/compat: a resumed 0.1.0 run ends with 0.1.0's checkpoint).
+  if (config.micro_batches != 1) out += ",\"micro_batches\":" + text_of(static_cast<double>(config.micro_batches));
   out += ",\"data\":" + json::quote(data.name);
   out += ",\"epoch_loss_sum\":" + text_of(run.epoch_loss_sum);
   out += ",\"epoch_batches\":" + text_of(static_cast<double>(run.epoch_batches));
@@ -297,7 +299,7 @@ RunPosition resume_run(const TrainConfig& config, Optimizer& optimizer, Schedule
                           std::to_string(loader.batch_size()) + " from " + std::to_string(data.samples));
   }
   // The parts a batch's gradient is summed from change its rounding, so a resumed run with another count
-  // would not continue bitwise (a checkpoint without the count is from before micro_batches: 1).
+  // would not continue bitwise (a checkpoint without the count was saved with 1).
   const std::size_t micro_batches = training.find("micro_batches") ? count_in(training, "micro_batches", where) : 1;
   if (micro_batches != config.micro_batches) {
     throw InvalidArgument(source + ": the run was saved with micro_batches = " + std::to_string(micro_batches) +

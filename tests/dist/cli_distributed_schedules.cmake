@@ -3,8 +3,9 @@
 #   writes the same metrics (metrics.csv's epochs, steps, losses, accuracy and lr; the times differ) plus
 #   metrics.json and steps.csv;
 # - the schedule changed the learning rate during the run (else the comparisons would not test it);
-# - saved at 2 ranks mid-run and resumed at N ranks, it ends bitwise as the uninterrupted run, and its
-#   metrics.csv lists every epoch (the history crosses the resume) with the same numbers.
+# - saved at N ranks mid-run and resumed at N ranks, it ends bitwise as the uninterrupted run, and its
+#   metrics.csv lists every epoch (the history crosses the resume) with the same numbers;
+# - at N != 2, saved at 2 ranks and resumed at N, it runs on with every epoch listed and the same rates.
 # The test loss comes from OpenBLAS, whose sums depend on its thread count: the test sets
 # OPENBLAS_NUM_THREADS=1 so that one process and rank 0 compute it alike.
 # Needs CLI, MPIEXEC, NP, WORK, SCHEDULES.
@@ -68,19 +69,20 @@ foreach(schedule IN LISTS schedules)
     message(FATAL_ERROR "${schedule}: metrics.json (${epochs} epochs, ${optimizer}) or steps.csv (${step_lines} lines)")
   endif()
 
-  # Saved at 2 ranks in epoch 5 (step 170 of 280), resumed at NP ranks.
-  execute_process(COMMAND ${mpirun} -np 2 ${CLI} ${run} --distributed --max-steps 170 --checkpoint ${w}/ck/run.ckpt
+  # Saved at N ranks in epoch 5 (step 170 of 280) and resumed at N ranks: bitwise the uninterrupted run,
+  # with every epoch in its metrics.
+  execute_process(COMMAND ${mpirun} -np ${NP} ${CLI} ${run} --distributed --max-steps 170 --checkpoint ${w}/ck/run.ckpt
                           --out ${w}/first
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "${schedule}: the first part at 2 ranks failed: ${rc}\n${out}\n${err}")
+    message(FATAL_ERROR "${schedule}: the first part at ${NP} ranks failed: ${rc}\n${out}\n${err}")
   endif()
   execute_process(COMMAND ${mpirun} -np ${NP} ${CLI} ${run} --distributed --resume ${w}/ck/run.ckpt --out ${w}/second
                           --save-params ${w}/resumed.st
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${w}/resumed.st ${w}/dist.st RESULT_VARIABLE same)
   if(NOT rc EQUAL 0 OR NOT same EQUAL 0)
-    message(FATAL_ERROR "${schedule}: saved at 2 ranks and resumed at ${NP}, the run did not continue bitwise: "
+    message(FATAL_ERROR "${schedule}: saved and resumed at ${NP} ranks, the run did not continue bitwise: "
                         "${rc} ${same}\n${out}\n${err}")
   endif()
   read_metrics(${w}/second/metrics.csv second)
@@ -89,6 +91,30 @@ foreach(schedule IN LISTS schedules)
   if(NOT second STREQUAL dist OR NOT first_step MATCHES "^171,")
     message(FATAL_ERROR "${schedule}: the resumed run's metrics lack the saved epochs or differ:\n${second}\n"
                         "steps.csv begins with ${first_step}")
+  endif()
+  # Saved at 2 ranks (at NP 3 only): resumes at NP with the schedule's state, the history and the same rates
+  # (the parameters differ in rounding: 2 and 3 parts of a batch add differently).
+  if(NOT NP EQUAL 2)
+    execute_process(COMMAND ${mpirun} -np 2 ${CLI} ${run} --distributed --max-steps 170 --checkpoint ${w}/ck2/run.ckpt
+                            --out ${w}/first2 RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+    execute_process(COMMAND ${mpirun} -np ${NP} ${CLI} ${run} --distributed --resume ${w}/ck2/run.ckpt --out ${w}/second2
+                    RESULT_VARIABLE rc2 OUTPUT_VARIABLE out ERROR_VARIABLE err)
+    read_metrics(${w}/second2/metrics.csv resharded)
+    list(LENGTH resharded rows)
+    set(lrs "")
+    set(lrs_dist "")
+    foreach(line IN LISTS resharded)
+      string(REGEX REPLACE "^.*," "" rate "${line}")
+      list(APPEND lrs ${rate})
+    endforeach()
+    foreach(line IN LISTS dist)
+      string(REGEX REPLACE "^.*," "" rate "${line}")
+      list(APPEND lrs_dist ${rate})
+    endforeach()
+    if(NOT rc EQUAL 0 OR NOT rc2 EQUAL 0 OR NOT rows EQUAL 8 OR NOT lrs STREQUAL lrs_dist)
+      message(FATAL_ERROR "${schedule}: saved at 2 ranks, resumed at ${NP}: ${rc} ${rc2}, rates ${lrs} (uninterrupted "
+                          "${lrs_dist})\n${out}\n${err}")
+    endif()
   endif()
 endforeach()
 
