@@ -13,6 +13,7 @@
 #include <string>
 #include <utility>
 
+#include "clip_norm.hpp"
 #include "descent/error.hpp"
 
 namespace descent {
@@ -610,59 +611,29 @@ void for_each_grad(Optimizer& optimizer, F&& fn) {
 }  // namespace
 
 double clip_grad_norm(Optimizer& optimizer, double max_norm, double norm_type, bool error_if_nonfinite) {
-  if (!(max_norm >= 0.0)) clip_fail("clip_grad_norm", "max_norm", max_norm, "in [0, inf]");
-  if (!(norm_type > 0.0)) clip_fail("clip_grad_norm", "norm_type", norm_type, "> 0 (inf for the maximum norm)");
-
-  // max |g|, NaN if any element is NaN (as torch's max does).
-  double max_abs = 0.0;
+  detail::check_clip_norm_arguments("clip_grad_norm", max_norm, norm_type);
+  detail::MaxAbs max_abs;
   bool any = false;
   for_each_grad(optimizer, [&](auto grad) {
     any = true;
-    for (const auto x : grad) {
-      const double a = std::abs(static_cast<double>(x));
-      if (a != a) {
-        max_abs = a;  // NaN; once there, no comparison replaces it
-      } else if (a > max_abs) {
-        max_abs = a;
-      }
-    }
+    max_abs.add(grad);
   });
   if (!any) return 0.0;
 
-  double total;
-  if (std::isinf(norm_type)) {
-    total = max_abs;
-  } else if (!std::isfinite(max_abs) || max_abs == 0.0) {
-    total = max_abs;  // NaN, inf or 0: the p-norm is the same
-  } else {
-    // Sum |g / s|^p with s a power of two near max |g|: an exact scaling that keeps g^p from
-    // overflowing or underflowing; the total is s * sum^(1/p).
-    int exponent = 0;
-    (void)std::frexp(max_abs, &exponent);
-    const double scale = std::ldexp(1.0, exponent);
+  double total = max_abs.result();
+  if (detail::norm_needs_sum(total, norm_type)) {
+    const double scale = detail::norm_scale(total);
     double sum = 0.0;
-    for_each_grad(optimizer, [&](auto grad) {
-      for (const auto x : grad) {
-        const double a = std::abs(static_cast<double>(x)) / scale;
-        sum += norm_type == 2.0 ? a * a : norm_type == 1.0 ? a : std::pow(a, norm_type);
-      }
-    });
-    const double root = norm_type == 2.0 ? std::sqrt(sum) : norm_type == 1.0 ? sum : std::pow(sum, 1.0 / norm_type);
-    total = scale * root;
+    for_each_grad(optimizer, [&](auto grad) { detail::add_scaled_powers(grad, scale, norm_type, sum); });
+    total = detail::norm_from_sum(sum, scale, norm_type);
   }
   if (error_if_nonfinite && !std::isfinite(total)) {
     throw InvalidArgument("clip_grad_norm: the total norm of order " + format_number(norm_type) +
                           " of the gradients is " + format_number(total) +
                           ", so they cannot be clipped (error_if_nonfinite is set)");
   }
-  const double coef = max_norm / (total + 1e-6);
-  if (!(coef >= 1.0)) {  // also when coef is NaN: PyTorch's clamp(coef, max=1) keeps the NaN and applies it
-    for_each_grad(optimizer, [&](auto grad) {
-      using T = typename decltype(grad)::value_type;
-      const T c = static_cast<T>(coef);
-      for (auto& x : grad) x *= c;
-    });
-  }
+  const double coef = detail::clip_coefficient(max_norm, total);
+  if (detail::clip_applies(coef)) for_each_grad(optimizer, [&](auto grad) { detail::scale_gradient(grad, coef); });
   return total;
 }
 

@@ -332,7 +332,6 @@ int main(int argc, char** argv) {
     } else if (app.got_subcommand("train") && train_command.distributed) {
       usage_check([&] {
         if (!cli::distributed_available()) throw InvalidArgument("--distributed needs descent built with -DDESCENT_WITH_MPI=ON");
-        if (train_command.schedule != "constant") throw InvalidArgument("--distributed supports --schedule constant only (for now)");
         if (train_command.micro_batches != 1) throw InvalidArgument("--micro-batches: with --distributed each rank is one part of each batch");
         cli::check_train_command(train_command);
       });

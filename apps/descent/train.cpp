@@ -135,9 +135,6 @@ void check_schedule(const std::string& name) {
                         "cosine-restarts, warmup, onecycle, polynomial, plateau)");
 }
 
-namespace {
-
-// The schedule for a run of `epochs` epochs of `steps_per_epoch` steps; null for constant.
 std::unique_ptr<Scheduler> make_schedule(const std::string& name, Optimizer& opt, std::size_t epochs,
                                          std::size_t steps_per_epoch, double lr) {
   const auto e = static_cast<std::int64_t>(epochs);
@@ -168,7 +165,25 @@ std::unique_ptr<Scheduler> make_schedule(const std::string& name, Optimizer& opt
   return nullptr;
 }
 
-}  // namespace
+void schedule_after_step(const std::string& name, Scheduler* schedule) {
+  if (schedule && name == "onecycle") static_cast<LRScheduler&>(*schedule).step();
+}
+
+void schedule_after_epoch(const std::string& name, Scheduler* schedule, double test_loss) {
+  if (!schedule || name == "onecycle") return;
+  if (auto* plateau = dynamic_cast<ReduceLROnPlateau*>(schedule)) {
+    plateau->step(test_loss);
+  } else {
+    static_cast<LRScheduler&>(*schedule).step();
+  }
+}
+
+void print_epoch(std::ostream& log, const std::string& label, std::size_t epochs, const nn::EpochMetrics& e) {
+  log << "  " << label << " epoch " << e.epoch << "/" << epochs << ": train loss " << std::fixed
+      << std::setprecision(4) << e.train_loss << ", test loss " << e.test_loss << ", test accuracy "
+      << std::setprecision(2) << 100.0 * e.test_accuracy << "%, " << std::setprecision(2) << e.epoch_seconds << " s"
+      << std::defaultfloat << "\n";
+}
 
 double default_learning_rate(const Preset& preset) { return preset.train_lr; }
 
@@ -178,6 +193,45 @@ void save_parameters(const std::filesystem::path& path, nn::MLP<float>& model) {
     dict.tensors["param/" + p.name()] = Tensor::of<float>(p.value<float>(), p.shape());
   }
   save_checkpoint(path, dict);
+}
+
+void write_train_metrics(const TrainCommand& command, const TrainRun& run, const std::string& optimizer,
+                         const std::map<std::string, double>& options, const std::vector<std::size_t>& layers,
+                         const std::string& data_name, const std::filesystem::path& out) {
+  std::filesystem::create_directories(out);
+  std::ostringstream csv, steps;
+  csv << "epoch,steps,train_loss,test_loss,test_accuracy,seconds,epoch_seconds,lr\n" << std::setprecision(10);
+  for (const auto& e : run.epochs) {
+    csv << e.epoch << ',' << e.steps << ',' << e.train_loss << ',' << e.test_loss << ',' << e.test_accuracy << ','
+        << e.seconds << ',' << e.epoch_seconds << ',' << e.lr << '\n';
+  }
+  steps << "step,loss,seconds\n" << std::setprecision(10);
+  for (const auto& s : run.steps) steps << s.step << ',' << s.loss << ',' << s.seconds << '\n';
+  nlohmann::ordered_json json;
+  json["optimizer"] = run.label;
+  json["lr"] = options.at("lr");
+  nlohmann::ordered_json values;  // every option's value: the defaults, the preset's, the learning rate, each --set
+  const auto effective = make_options(optimizer, options);
+  for (const OptionInfo& f : effective->info()) {
+    const double value = effective->get(f.name);
+    values[std::string(f.name)] = f.type == OptionType::Bool ? nlohmann::ordered_json(value != 0.0)
+                                                             : nlohmann::ordered_json(value);
+  }
+  json["options"] = values;
+  json["model"] = join(layers);
+  json["data"] = data_name;
+  json["batch_size"] = command.batch_size;
+  json["seed"] = command.seed;
+  // null when --max-steps stopped the run before an epoch ended, or the accuracy is not a number
+  json["final_test_accuracy"] = run.epochs.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(run.epochs.back().test_accuracy);
+  json["epochs"] = nlohmann::ordered_json::array();
+  for (const auto& e : run.epochs) {
+    json["epochs"].push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"test_loss", e.test_loss},
+                              {"test_accuracy", e.test_accuracy}, {"epoch_seconds", e.epoch_seconds}});
+  }
+  write_text(out / "metrics.csv", csv.str());
+  write_text(out / "steps.csv", steps.str());
+  write_text(out / "metrics.json", json_text(json));
 }
 
 TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const std::filesystem::path& out,
@@ -224,10 +278,7 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
   };
   hooks.on_epoch = [&](Optimizer&, const nn::EpochMetrics& e) {
     if (progress_bar) log << "\r" << std::string(60, ' ') << "\r";
-    log << "  " << preset.name << " epoch " << e.epoch << "/" << command.epochs << ": train loss " << std::fixed
-        << std::setprecision(4) << e.train_loss << ", test loss " << e.test_loss << ", test accuracy "
-        << std::setprecision(2) << 100.0 * e.test_accuracy << "%, " << std::setprecision(2) << e.epoch_seconds << " s"
-        << std::defaultfloat << "\n";
+    print_epoch(log, preset.name, command.epochs, e);
   };
   std::unique_ptr<Scheduler> schedule;
   hooks.on_start = [&](Optimizer& opt) {
@@ -237,17 +288,12 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
   const auto on_step = hooks.on_step;
   hooks.on_step = [&, on_step](const nn::StepMetrics& s) {
     on_step(s);
-    if (command.schedule == "onecycle") static_cast<LRScheduler&>(*schedule).step();
+    schedule_after_step(command.schedule, schedule.get());
   };
   const auto on_epoch = hooks.on_epoch;
   hooks.on_epoch = [&, on_epoch](Optimizer& opt, const nn::EpochMetrics& e) {
     on_epoch(opt, e);
-    if (!schedule || command.schedule == "onecycle") return;
-    if (auto* plateau = dynamic_cast<ReduceLROnPlateau*>(schedule.get())) {
-      plateau->step(e.test_loss);
-    } else {
-      static_cast<LRScheduler&>(*schedule).step();
-    }
+    schedule_after_epoch(command.schedule, schedule.get(), e.test_loss);
   };
   if (command.clip_norm > 0.0) {
     hooks.before_step = [&](Optimizer& opt) { clip_grad_norm(opt, command.clip_norm); };
@@ -273,40 +319,7 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
 
   if (!command.save_params.empty()) save_parameters(command.save_params, mlp);
 
-  std::filesystem::create_directories(out);
-  std::ostringstream csv, steps;
-  csv << "epoch,steps,train_loss,test_loss,test_accuracy,seconds,epoch_seconds,lr\n" << std::setprecision(10);
-  for (const auto& e : run.epochs) {
-    csv << e.epoch << ',' << e.steps << ',' << e.train_loss << ',' << e.test_loss << ',' << e.test_accuracy << ','
-        << e.seconds << ',' << e.epoch_seconds << ',' << e.lr << '\n';
-  }
-  steps << "step,loss,seconds\n" << std::setprecision(10);
-  for (const auto& s : run.steps) steps << s.step << ',' << s.loss << ',' << s.seconds << '\n';
-  nlohmann::ordered_json json;
-  json["optimizer"] = preset.name;
-  json["lr"] = config.options["lr"];
-  nlohmann::ordered_json options;  // every option's value: the defaults, the preset's, the learning rate, each --set
-  const auto effective = make_options(preset.optimizer, config.options);
-  for (const OptionInfo& f : effective->info()) {
-    const double value = effective->get(f.name);
-    options[std::string(f.name)] = f.type == OptionType::Bool ? nlohmann::ordered_json(value != 0.0)
-                                                              : nlohmann::ordered_json(value);
-  }
-  json["options"] = options;
-  json["model"] = join(model.layers);
-  json["data"] = data.train.name;
-  json["batch_size"] = command.batch_size;
-  json["seed"] = command.seed;
-  // null when --max-steps stopped the run before an epoch ended, or the accuracy is not a number
-  json["final_test_accuracy"] = run.epochs.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(run.epochs.back().test_accuracy);
-  json["epochs"] = nlohmann::ordered_json::array();
-  for (const auto& e : run.epochs) {
-    json["epochs"].push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"test_loss", e.test_loss},
-                              {"test_accuracy", e.test_accuracy}, {"epoch_seconds", e.epoch_seconds}});
-  }
-  write_text(out / "metrics.csv", csv.str());
-  write_text(out / "steps.csv", steps.str());
-  write_text(out / "metrics.json", json_text(json));
+  write_train_metrics(command, run, preset.optimizer, config.options, model.layers, data.train.name, out);
   return run;
 }
 

@@ -7,11 +7,13 @@
 #include <functional>
 #include <iosfwd>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "descent/nn/data.hpp"
 #include "descent/nn/train.hpp"
+#include "descent/schedule.hpp"
 #include "presets.hpp"
 
 namespace descent::cli {
@@ -85,6 +87,26 @@ struct TrainRun {
 // Writes the final parameters as a checkpoint file of "param/<name>" tensors and no varying metadata, so
 // that two runs that end with the same parameters write the same bytes.
 void save_parameters(const std::filesystem::path& path, nn::MLP<float>& model);
+
+// The schedule --schedule names over `opt`, for a run of `epochs` epochs of `steps_per_epoch` steps at
+// learning rate `lr` (null for constant), and its steps as descent train takes them: after every
+// optimizer step (onecycle) and after every epoch's evaluation (plateau with the test loss, the others
+// plainly). One definition for train and train --distributed, where every rank steps its own optimizer's
+// schedule alike (with the same test loss).
+std::unique_ptr<Scheduler> make_schedule(const std::string& name, Optimizer& opt, std::size_t epochs,
+                                         std::size_t steps_per_epoch, double lr);
+void schedule_after_step(const std::string& name, Scheduler* schedule);
+void schedule_after_epoch(const std::string& name, Scheduler* schedule, double test_loss);
+
+// The line printed after each epoch ("  <label> epoch 3/10: train loss ...").
+void print_epoch(std::ostream& log, const std::string& label, std::size_t epochs, const nn::EpochMetrics& e);
+
+// Writes <out>/metrics.csv (run.epochs), steps.csv (run.steps) and metrics.json (the run's settings, the
+// effective value of every option of `optimizer` given `options`, and the epochs). One definition for
+// train and for rank 0 of train --distributed.
+void write_train_metrics(const TrainCommand& command, const TrainRun& run, const std::string& optimizer,
+                         const std::map<std::string, double>& options, const std::vector<std::size_t>& layers,
+                         const std::string& data_name, const std::filesystem::path& out);
 
 // Trains and writes <out>/metrics.csv, steps.csv and metrics.json; prints progress to `log` (a bar when
 // `log` is a terminal). Returns the run.

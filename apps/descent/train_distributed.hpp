@@ -13,9 +13,11 @@ bool distributed_available();
 // Trains on every rank of MPI_COMM_WORLD (initialising and finalising MPI): each rank computes part
 // `rank` of `world size` of each batch (nn::micro_batch_gradient), descent::dist reduces the gradients in
 // rank order and the ranks' owners step, so the final parameters are bitwise those of `descent train
-// --micro-batches N` with the same data, seed and batch size. Only rank 0 prints (to `log`) and writes
-// <out>/metrics.csv (the epochs of this session) and --save-params. Checkpoints are descent::dist's (an index beside one shard per rank) and
-// resume at any rank count. Not supported yet: --schedule other than constant, --micro-batches.
+// --micro-batches N` with the same data, seed and batch size. Every --schedule works: each rank schedules
+// its own optimizer alike (plateau with the test loss rank 0 computes and broadcasts). Only rank 0 prints
+// (to `log`) and writes <out>/metrics.csv, steps.csv and metrics.json (write_train_metrics, as `descent
+// train`) and --save-params. Checkpoints are descent::dist's (an index beside one shard per rank), carry
+// the schedule's state and the epochs' metrics, and resume at any rank count.
 void run_train_distributed(const TrainCommand& command, std::ostream& log);
 
 }  // namespace descent::cli

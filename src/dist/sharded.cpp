@@ -11,6 +11,7 @@
 #include "descent/dist.hpp"
 #include "descent/error.hpp"
 #include "descent/factory.hpp"
+#include "clip_norm.hpp"
 #include "dist/collective.hpp"
 #include "dist/layout.hpp"
 
@@ -294,50 +295,30 @@ void ShardedOptimizer::reduce_gradients() {
 
 double ShardedOptimizer::clip_grad_norm(double max_norm, double norm_type) {
   // The arguments are the same on every rank (collective call), so each rank refuses them alike.
-  if (!(max_norm >= 0.0)) {
-    throw InvalidArgument("clip_grad_norm: argument 'max_norm' = " + format_number(max_norm) +
-                          " is out of range: must be in [0, inf]");
-  }
-  if (!(norm_type > 0.0)) {
-    throw InvalidArgument("clip_grad_norm: argument 'norm_type' = " + format_number(norm_type) +
-                          " is out of range: must be > 0 (inf for the maximum norm)");
-  }
+  descent::detail::check_clip_norm_arguments("clip_grad_norm", max_norm, norm_type);
   if (!reduced_) throw Error("descent::dist: clip_grad_norm needs reduce_gradients() first");
 
-  // What follows is descent::clip_grad_norm (src/schedule.cpp) with each tensor's part done by its
-  // owner; tests/dist/dist_test.cpp checks that the two agree bitwise.
+  // descent::clip_grad_norm's pieces (src/clip_norm.hpp), each tensor's part done by its owner;
+  // tests/dist/dist_test.cpp checks that the two agree bitwise.
   bool any = false;
-  double max_abs = 0.0;
-  int nan = 0;
+  descent::detail::MaxAbs max_abs;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const Parameter& p = params_[i];
     if (!p.has_grad()) continue;
     any = true;
     if (owner_[i] != rank_) continue;
-    visit_dtype(p.dtype(), [&](auto tag) {
-      for (const auto x : p.grad<decltype(tag)>()) {
-        const double a = std::abs(static_cast<double>(x));
-        if (a != a) {
-          nan = 1;
-        } else if (a > max_abs) {
-          max_abs = a;
-        }
-      }
-    });
+    visit_dtype(p.dtype(), [&](auto tag) { max_abs.add(p.grad<decltype(tag)>()); });
   }
   if (!any) return 0.0;
   // The maximum is exact in any order; a NaN anywhere makes it NaN, as in one process.
-  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &max_abs, 1, MPI_DOUBLE, MPI_MAX, comm_), "MPI_Allreduce");
+  int nan = max_abs.nan ? 1 : 0;
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &max_abs.value, 1, MPI_DOUBLE, MPI_MAX, comm_), "MPI_Allreduce");
   check_mpi(MPI_Allreduce(MPI_IN_PLACE, &nan, 1, MPI_INT, MPI_MAX, comm_), "MPI_Allreduce");
-  if (nan) max_abs = std::numeric_limits<double>::quiet_NaN();
+  max_abs.nan = nan != 0;
 
-  double total;
-  if (std::isinf(norm_type) || !std::isfinite(max_abs) || max_abs == 0.0) {
-    total = max_abs;
-  } else {
-    int exponent = 0;
-    (void)std::frexp(max_abs, &exponent);
-    const double scale = std::ldexp(1.0, exponent);
+  double total = max_abs.result();
+  if (descent::detail::norm_needs_sum(total, norm_type)) {
+    const double scale = descent::detail::norm_scale(total);
     // One running sum over the tensors in parameter order, as one process adds: the owner of each tensor
     // continues it and hands it to the next tensor's owner.
     double sum = 0.0;
@@ -353,26 +334,18 @@ double ShardedOptimizer::clip_grad_norm(double max_norm, double norm_type) {
       holder = o;
       if (rank_ != o) continue;
       visit_dtype(p.dtype(), [&](auto tag) {
-        for (const auto x : p.grad<decltype(tag)>()) {
-          const double a = std::abs(static_cast<double>(x)) / scale;
-          sum += norm_type == 2.0 ? a * a : norm_type == 1.0 ? a : std::pow(a, norm_type);
-        }
+        descent::detail::add_scaled_powers(p.grad<decltype(tag)>(), scale, norm_type, sum);
       });
     }
     check_mpi(MPI_Bcast(&sum, 1, MPI_DOUBLE, holder, comm_), "MPI_Bcast");
-    const double root = norm_type == 2.0 ? std::sqrt(sum) : norm_type == 1.0 ? sum : std::pow(sum, 1.0 / norm_type);
-    total = scale * root;
+    total = descent::detail::norm_from_sum(sum, scale, norm_type);
   }
-  const double coef = max_norm / (total + 1e-6);
-  if (!(coef >= 1.0)) {
+  const double coef = descent::detail::clip_coefficient(max_norm, total);
+  if (descent::detail::clip_applies(coef)) {
     for (const std::size_t i : owned_[static_cast<std::size_t>(rank_)]) {
       const Parameter& p = params_[i];
       if (!p.has_grad()) continue;
-      visit_dtype(p.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        const T c = static_cast<T>(coef);
-        for (auto& x : p.grad<T>()) x *= c;
-      });
+      visit_dtype(p.dtype(), [&](auto tag) { descent::detail::scale_gradient(p.grad<decltype(tag)>(), coef); });
     }
   }
   return total;

@@ -151,6 +151,9 @@ std::string training_meta(const RunPosition& run, const BatchLoader& loader, con
   out += ",\"batch_size\":" + text_of(static_cast<double>(loader.batch_size()));
   out += ",\"seed\":" + json::quote(std::to_string(config.seed));
   out += ",\"samples\":" + text_of(static_cast<double>(data.samples));
+  // Only when not 1, so that a run without gradient accumulation writes the bytes it wrote before the count
+  // existed (tests/compat: a resumed 0.1.0 run ends with 0.1.0's checkpoint).
+  if (config.micro_batches != 1) out += ",\"micro_batches\":" + text_of(static_cast<double>(config.micro_batches));
   out += ",\"data\":" + json::quote(data.name);
   out += ",\"epoch_loss_sum\":" + text_of(run.epoch_loss_sum);
   out += ",\"epoch_batches\":" + text_of(static_cast<double>(run.epoch_batches));
@@ -186,6 +189,24 @@ std::string schedule_meta(const Scheduler& schedule) {
          ",\"base_lrs\":" + list(st.base_lrs) + ",\"last_lrs\":" + list(st.last_lrs) + ",\"best\":" + text_of(st.best) +
          ",\"num_bad_epochs\":" + text_of(static_cast<double>(st.num_bad_epochs)) +
          ",\"cooldown_counter\":" + text_of(static_cast<double>(st.cooldown_counter)) + "}";
+}
+
+// A schedule's state from its checkpoint metadata (schedule_meta's object), checked against `schedule`'s kind.
+SchedulerState schedule_state_in(const json::Value& saved, const Scheduler& schedule, const std::string& source) {
+  const std::string at = source + ": schedule state";
+  const json::Value* name = saved.find("name");
+  if (!name || !name->is(json::Value::Kind::String) || name->text != schedule.name()) {
+    throw InvalidArgument(source + ": the run was saved with schedule " + (name ? name->text : std::string("?")) +
+                          ", this one has " + std::string(schedule.name()));
+  }
+  SchedulerState st;
+  st.last_step = static_cast<std::int64_t>(count_in(saved, "last_step", at));
+  st.base_lrs = numbers_in(saved, "base_lrs", at);
+  st.last_lrs = numbers_in(saved, "last_lrs", at);
+  st.best = number_in(saved, "best", at);
+  st.num_bad_epochs = static_cast<std::int64_t>(count_in(saved, "num_bad_epochs", at));
+  st.cooldown_counter = static_cast<std::int64_t>(count_in(saved, "cooldown_counter", at));
+  return st;
 }
 
 void save_run(const TrainConfig& config, const Optimizer& optimizer, const Scheduler* schedule, const RunPosition& run,
@@ -277,6 +298,14 @@ RunPosition resume_run(const TrainConfig& config, Optimizer& optimizer, Schedule
                           std::to_string(samples) + " samples, this one has batches of " +
                           std::to_string(loader.batch_size()) + " from " + std::to_string(data.samples));
   }
+  // The parts a batch's gradient is summed from change its rounding, so a resumed run with another count
+  // would not continue bitwise (a checkpoint without the count was saved with 1).
+  const std::size_t micro_batches = training.find("micro_batches") ? count_in(training, "micro_batches", where) : 1;
+  if (micro_batches != config.micro_batches) {
+    throw InvalidArgument(source + ": the run was saved with micro_batches = " + std::to_string(micro_batches) +
+                          ", this one has micro_batches = " + std::to_string(config.micro_batches) +
+                          ": each batch's gradient would be rounded differently, give the same");
+  }
   if (run.position > loader.batches_per_epoch()) {
     throw InvalidArgument(where + ": position " + std::to_string(run.position) + " is past the epoch's " +
                           std::to_string(loader.batches_per_epoch()) + " batches");
@@ -321,20 +350,7 @@ RunPosition resume_run(const TrainConfig& config, Optimizer& optimizer, Schedule
   }
   SchedulerState old_state;
   if (schedule) {
-    const json::Value saved = parse_meta(dict, "schedule", source);
-    const std::string at = source + ": schedule state";
-    const json::Value* name = saved.find("name");
-    if (!name || !name->is(json::Value::Kind::String) || name->text != schedule->name()) {
-      throw InvalidArgument(source + ": the run was saved with schedule " + (name ? name->text : std::string("?")) +
-                            ", this one has " + std::string(schedule->name()));
-    }
-    SchedulerState st;
-    st.last_step = static_cast<std::int64_t>(count_in(saved, "last_step", at));
-    st.base_lrs = numbers_in(saved, "base_lrs", at);
-    st.last_lrs = numbers_in(saved, "last_lrs", at);
-    st.best = number_in(saved, "best", at);
-    st.num_bad_epochs = static_cast<std::int64_t>(count_in(saved, "num_bad_epochs", at));
-    st.cooldown_counter = static_cast<std::int64_t>(count_in(saved, "cooldown_counter", at));
+    SchedulerState st = schedule_state_in(parse_meta(dict, "schedule", source), *schedule, source);
     old_state = schedule->state();
     schedule->load_state(st);  // validates first: a throw changes nothing
   }
@@ -349,6 +365,19 @@ RunPosition resume_run(const TrainConfig& config, Optimizer& optimizer, Schedule
 }
 
 }  // namespace
+
+std::string schedule_metadata(const Scheduler& schedule) { return schedule_meta(schedule); }
+
+void load_schedule_metadata(Scheduler& schedule, const std::string& text, const std::string& source) {
+  json::Value saved;
+  try {
+    saved = json::parse(text);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(source + ": schedule state: " + e.what());
+  }
+  if (!saved.is(json::Value::Kind::Object)) throw InvalidArgument(source + ": schedule state is not an object");
+  schedule.load_state(schedule_state_in(saved, schedule, source));  // validates first: a throw changes nothing
+}
 
 std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, const Dataset& test_set,
                                 const TrainConfig& config, const TrainHooks& hooks,

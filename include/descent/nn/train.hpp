@@ -44,7 +44,8 @@ struct TrainConfig {
   std::size_t max_steps = 0;
   // Gradient accumulation: each batch's gradient is the sum, in order, of micro_batches parts' gradients
   // (micro_batch_gradient), bitwise what descent::dist gives with that many ranks (docs/distributed.md).
-  // 1: the batch's gradient in one pass. Must be >= 1.
+  // 1: the batch's gradient in one pass. Must be >= 1. Checkpoints record it; a resume with another
+  // count is refused (the gradients would round differently).
   std::size_t micro_batches = 1;
 };
 
@@ -101,6 +102,13 @@ void check_model_fits(const std::vector<std::size_t>& layers, const Dataset& dat
 
 // Mean loss and accuracy over a whole data set, in chunks of 1000 samples.
 Evaluation evaluate(MLP<float>& model, const Dataset& data);
+
+// A schedule's state as the checkpoint metadata train() writes (JSON text), and back:
+// load_schedule_metadata checks the schedule's kind and every value, then loads it (Scheduler::load_state,
+// which sets the optimizer's learning rates); it throws InvalidArgument naming `source` and changes nothing.
+// Shared with `descent train --distributed`, whose checkpoints carry the schedule the same way.
+std::string schedule_metadata(const Scheduler& schedule);
+void load_schedule_metadata(Scheduler& schedule, const std::string& text, const std::string& source);
 
 // Trains `model` in place; returns the metrics of every epoch (after a resume, the saved epochs' metrics
 // come first, with their times 0; after max_steps, the epochs completed). The optimizer is built over the model's
