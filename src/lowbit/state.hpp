@@ -13,6 +13,8 @@
 // calls the rule's float32 kernel through WithFloatState (see Adam's adam_lowbit in adam-inl.h).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -44,6 +46,21 @@ SlotLayout absmax_layout(const Parameter& param, const Options& options);
 // The per-tensor part of the stochastic-rounding seed: a hash of the parameter's name (FNV-1a), so that
 // tensors of the same step round independently.
 std::uint64_t name_seed(std::string_view name) noexcept;
+
+// The slots as seen from element b (a multiple of 256: the engine's chunks are whole blocks) on.
+inline std::array<StateRef, 3> advanced(std::array<StateRef, 3> slots, StateDType dtype, std::size_t b) noexcept {
+  const std::size_t width = dtype == StateDType::Int8 ? 1 : 2;
+  for (StateRef& s : slots) {
+    if (s.data) s.data = static_cast<std::byte*>(s.data) + b * width;
+    if (s.absmax) s.absmax += b / kBlock;
+  }
+  return slots;
+}
+// The low-bit dtype of a slot laid out as `dtype` (UInt8 or BFloat16), for plan(): Float32 when the slot
+// is kept in the parameter's own dtype (float32 state, or a tensor too small to quantize).
+inline StateDType lowbit_of(DType dtype) noexcept {
+  return dtype == DType::UInt8 ? StateDType::Int8 : dtype == DType::BFloat16 ? StateDType::BFloat16 : StateDType::Float32;
+}
 
 // Throws InvalidArgument when the group's state_dtype is not the one its state was laid out for.
 void check_unchanged(std::string_view optimizer, const Parameter& param, DType laid_out, StateDType now);

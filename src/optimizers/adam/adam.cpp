@@ -87,9 +87,8 @@ void AdamFamily<Decoupled>::plan(const Options& options, std::span<Optimizer::Re
   const auto& o = static_cast<const AdamFamilyOptions<Decoupled>&>(options);
   for (Optimizer::Record* r : records) {
     lowbit::check_unchanged(this->name(), r->param, r->slots[kExpAvg].layout.dtype, o.state_dtype());
-    const DType state = r->slots[kExpAvg].layout.dtype;
-    if (state == DType::BFloat16 || state == DType::UInt8) {
-      plan_lowbit(o, *r, state == DType::UInt8 ? StateDType::Int8 : StateDType::BFloat16, tasks);
+    if (const StateDType low = lowbit::lowbit_of(r->slots[kExpAvg].layout.dtype); low != StateDType::Float32) {
+      plan_lowbit(o, *r, low, tasks);
       continue;
     }
     visit_dtype(r->param.dtype(), [&](auto tag) {
@@ -128,13 +127,7 @@ void AdamFamily<Decoupled>::plan_lowbit(const AdamFamilyOptions<Decoupled>& o, O
     }
   }
   tasks.push_back({[=](std::size_t b, std::size_t e) {
-                     // The engine's chunks are whole blocks (kChunk is a multiple of 256).
-                     std::array<lowbit::StateRef, 3> at = slots;
-                     const std::size_t width = dtype == StateDType::Int8 ? 1 : 2;
-                     for (std::size_t k = 0; k < count; ++k) {
-                       at[k].data = static_cast<std::byte*>(at[k].data) + b * width;
-                       if (at[k].absmax) at[k].absmax += b / lowbit::kBlock;
-                     }
+                     auto at = lowbit::advanced(slots, dtype, b);
                      kernels::adam_lowbit(s, dtype, p + b, g + b, at.data(), count, static_cast<std::uint32_t>(b), e - b);
                    },
                    r.param.size()});
