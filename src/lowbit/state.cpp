@@ -10,13 +10,14 @@ StateDType state_dtype_of(const Options& options) {
 
 DType moment_dtype(const Parameter& param, StateDType state_dtype) {
   if (state_dtype == StateDType::Float32) return param.dtype();
+  // Small tensors keep their own dtype under int8 (bitsandbytes' min_8bit_size): float32, or float64.
+  if (state_dtype == StateDType::Int8 && param.size() < kMinQuantizedElements) return param.dtype();
   if (param.dtype() != DType::Float32) {
     throw InvalidArgument("state_dtype=" + std::string(kStateDTypeNames[static_cast<int>(state_dtype)]) +
                           " needs float32 parameters, but '" + param.name() + "' is " +
                           std::string(name_of(param.dtype())));
   }
-  if (state_dtype == StateDType::BFloat16) return DType::BFloat16;
-  return param.size() >= kMinQuantizedElements ? DType::UInt8 : DType::Float32;
+  return state_dtype == StateDType::BFloat16 ? DType::BFloat16 : DType::UInt8;
 }
 
 SlotLayout moment_layout(const Parameter& param, const Options& options) {

@@ -3,8 +3,8 @@
 //
 // A rule with state_dtype lists, for each state slot X, a companion slot "X_absmax" (SlotCheck::NonNegative)
 // right after its own slots; under int8, X holds uint8 codes in the parameter's shape and X_absmax one
-// float32 per block of 256 (ceil(n / 256) values). Tensors under 4096 elements keep float32 X and an empty
-// X_absmax, as bitsandbytes does. Under bfloat16, X is bfloat16 and X_absmax is empty. The layout is
+// float32 per block of 256 (ceil(n / 256) values). Tensors under 4096 elements keep X in the parameter's
+// dtype and an empty X_absmax, as bitsandbytes keeps them in float32. Under bfloat16, X is bfloat16 and X_absmax is empty. The layout is
 // fixed when the group is added: changing state_dtype afterwards is refused at the next step();
 // load_state_dict() converts a checkpoint of any state_dtype into the group's (optimizer_state.cpp).
 //
@@ -28,7 +28,7 @@ namespace descent::lowbit {
 constexpr OptionInfo state_dtype_option() {
   return detail::choice_option("state_dtype", "float32", kStateDTypeNames,
                                "dtype of the state: float32 (the parameter's), bfloat16, or int8 (block-wise; "
-                               "tensors under 4096 elements stay float32); fixed when the group is added");
+                               "tensors under 4096 elements keep the parameter's); fixed when the group is added");
 }
 constexpr OptionInfo stochastic_rounding_option() {
   return detail::bool_option("stochastic_rounding", false,
@@ -37,8 +37,9 @@ constexpr OptionInfo stochastic_rounding_option() {
 }
 
 StateDType state_dtype_of(const Options& options);
-// The dtype a state slot of this parameter has: the parameter's, bfloat16, uint8 (int8, 4096+ elements)
-// or float32 (int8, smaller tensors). Refuses low-bit state for float64 parameters (InvalidArgument).
+// The dtype a state slot of this parameter has: the parameter's (float32 state, or int8 for a tensor
+// under 4096 elements), bfloat16, or uint8 (int8). Refuses bfloat16 or int8 state for a float64
+// parameter that would get it (InvalidArgument): the block loop works in float32.
 DType moment_dtype(const Parameter& param, StateDType state_dtype);
 SlotLayout moment_layout(const Parameter& param, const Options& options);
 SlotLayout absmax_layout(const Parameter& param, const Options& options);

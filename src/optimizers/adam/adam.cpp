@@ -198,11 +198,18 @@ namespace descent::registry {
 namespace {
 
 constexpr std::pair<std::string_view, double> kNoBiasCorrection[] = {{"bias_correction", 0.0}};
+constexpr std::pair<std::string_view, double> kBFloat16State[] = {{"state_dtype", 1.0}};  // kStateDTypeNames[1]
+constexpr std::pair<std::string_view, double> kInt8State[] = {{"state_dtype", 2.0}};
 constexpr OptimizerPreset kAdamPresets[] = {
     {"adam", "adam", {}, "Adam (0.9, 0.999) with bias correction", 1e-3},
     {"adam-nobc", "adam", kNoBiasCorrection, "Adam without bias correction (large first steps)", 1e-3},
+    {"adam-bf16", "adam", kBFloat16State, "Adam with bfloat16 moments (4 bytes of state per parameter)", 1e-3},
+    {"adam-int8", "adam", kInt8State, "Adam with 8-bit block-wise moments (Dettmers et al. 2021; 2.03 bytes)", 1e-3},
 };
-constexpr OptimizerPreset kAdamWPresets[] = {{"adamw", "adamw", {}, "AdamW, decoupled weight decay 0.01", 1e-3}};
+constexpr OptimizerPreset kAdamWPresets[] = {
+    {"adamw", "adamw", {}, "AdamW, decoupled weight decay 0.01", 1e-3},
+    {"adamw-int8", "adamw", kInt8State, "AdamW with 8-bit block-wise moments", 1e-3},
+};
 constexpr MemoryPass kRoof[] = {{1, 3}};  // g read; w, exp_avg and exp_avg_sq updated
 constexpr Entry kEntries[] = {entry<Adam, AdamOptions>("adam", kAdamPresets, {{}, kRoof}),
                               entry<AdamW, AdamWOptions>("adamw", kAdamWPresets, {{}, kRoof})};
