@@ -21,17 +21,26 @@ HWY_BEFORE_NAMESPACE();
 namespace descent::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// reference::nearest_code, lane by lane: idx += step where y > thresholds[idx + step - 1].
+// The number of bounds below y (or at most y, `or_equal`), lane by lane, for 256 sorted bounds whose last is
+// +infinity: reference::nearest_code (the thresholds) and the floor search of stochastic_code (map[1..]).
+// Without gathers, which are slow on some CPUs: the bounds are cut into N segments of W = 256 / N; the
+// segment s of y is found by comparing it with the N - 1 segment boundaries (broadcast), and the count
+// within it by comparing with bounds[s * W + k], k < W - 1, each looked up from a transposed table by
+// TableLookupLanes. The same comparisons as the scalar search, so the same count.
 template <class D, class V>
-HWY_INLINE hn::Vec<hn::RebindToSigned<D>> NearestCodes(D d, V y, const float* thresholds) {
+HWY_INLINE hn::Vec<hn::RebindToSigned<D>> CountBelow(D d, V y, const float* bounds, const float* tables, bool or_equal) {
   const hn::RebindToSigned<D> di;
-  auto index = hn::Zero(di);
-  for (int step = 128; step >= 1; step >>= 1) {
-    const auto candidate = hn::Add(index, hn::Set(di, step));
-    const auto t = hn::GatherIndex(d, thresholds, hn::Sub(candidate, hn::Set(di, 1)));
-    index = hn::IfThenElse(hn::RebindMask(di, hn::Gt(y, t)), candidate, index);
-  }
-  return index;
+  const std::size_t N = hn::Lanes(d), W = 256 / N;
+  const auto below = [&](auto bound) HWY_ATTR { return or_equal ? hn::Le(bound, y) : hn::Lt(bound, y); };
+  const auto one = hn::Set(di, 1);
+  // count + 1 where the mask is set (one masked add on AVX-512)
+  const auto add_if = [&](auto count, auto mask) HWY_ATTR { return hn::IfThenElse(hn::RebindMask(di, mask), hn::Add(count, one), count); };
+  auto segment = hn::Zero(di);
+  for (std::size_t m = 1; m < N; ++m) segment = add_if(segment, below(hn::Set(d, bounds[m * W - 1])));
+  const auto lookup = hn::IndicesFromVec(d, segment);
+  auto count = hn::Mul(segment, hn::Set(di, static_cast<int>(W)));
+  for (std::size_t k = 0; k + 1 < W; ++k) count = add_if(count, below(hn::TableLookupLanes(hn::LoadU(d, tables + k * N), lookup)));
+  return count;
 }
 
 // reference::random_bits for the lanes' element indices first, first + 1, ...
@@ -47,16 +56,11 @@ HWY_INLINE hn::Vec<DU> RandomBits(DU du, std::uint32_t key, std::uint32_t first)
 
 // reference::stochastic_code, lane by lane.
 template <class D, class V>
-HWY_INLINE hn::Vec<hn::RebindToSigned<D>> StochasticCodes(D d, V y, const float* map, std::uint32_t key,
-                                                         std::uint32_t first) {
+HWY_INLINE hn::Vec<hn::RebindToSigned<D>> StochasticCodes(D d, V y, const float* map, const float* floor_bounds,
+                                                         const float* floor_tables, std::uint32_t key, std::uint32_t first) {
   const hn::RebindToSigned<D> di;
   const hn::RebindToUnsigned<D> du;
-  auto index = hn::Zero(di);
-  for (int step = 128; step >= 1; step >>= 1) {
-    const auto candidate = hn::Add(index, hn::Set(di, step));
-    const auto m = hn::GatherIndex(d, map, candidate);
-    index = hn::IfThenElse(hn::RebindMask(di, hn::Le(m, y)), candidate, index);
-  }
+  const auto index = CountBelow(d, y, floor_bounds, floor_tables, true);
   const auto lo = hn::GatherIndex(d, map, index);
   const auto hi = hn::GatherIndex(d, map, hn::Min(hn::Add(index, hn::Set(di, 1)), hn::Set(di, 255)));
   const auto bits = hn::ShiftRight<8>(RandomBits(du, key, first));
@@ -94,14 +98,19 @@ HWY_INLINE float QuantizeBlock(const float* x, std::size_t n, bool is_signed, lo
 
   const float* map = lowbit::dynamic_map(is_signed).data();
   const float* thresholds = lowbit::dynamic_thresholds(is_signed).data();
+  const float* floor_bounds = lowbit::floor_bounds(is_signed).data();
+  const float* tables = lowbit::segment_tables(is_signed, rounding.stochastic, N);
   const bool scaled = absmax > 0.0f;
   const auto scale = hn::Set(d, absmax);
-  for (i = 0; i + N <= n; i += N) {
-    const auto y = scaled ? hn::Div(hn::LoadU(d, x + i), scale) : hn::Zero(d);
-    const auto code = rounding.stochastic
-                          ? StochasticCodes(d, y, map, rounding.key, first + static_cast<std::uint32_t>(i))
-                          : NearestCodes(d, y, thresholds);
-    hn::StoreU(hn::DemoteTo(d8, code), d8, codes + i);
+  i = 0;
+  if (tables != nullptr) {  // 4, 8 or 16 lanes; otherwise the scalar loop below does all of it
+    for (; i + N <= n; i += N) {
+      const auto y = scaled ? hn::Div(hn::LoadU(d, x + i), scale) : hn::Zero(d);
+      const auto code = rounding.stochastic
+                            ? StochasticCodes(d, y, map, floor_bounds, tables, rounding.key, first + static_cast<std::uint32_t>(i))
+                            : CountBelow(d, y, thresholds, tables, false);
+      hn::StoreU(hn::DemoteTo(d8, code), d8, codes + i);
+    }
   }
   for (; i < n; ++i) {
     const float y = lowbit::reference::normalized(x[i], absmax);

@@ -55,16 +55,54 @@ std::array<float, 256> make_thresholds(const std::array<float, 256>& map) {
   return t;
 }
 
+std::array<float, 256> make_floor_bounds(const std::array<float, 256>& map) {
+  std::array<float, 256> b{};
+  for (std::size_t k = 0; k + 1 < map.size(); ++k) b[k] = map[k + 1];
+  b[255] = std::numeric_limits<float>::infinity();
+  return b;
+}
+
 const std::array<float, 256> kSignedMap = make_map(true);
 const std::array<float, 256> kUnsignedMap = make_map(false);
 const std::array<float, 256> kSignedThresholds = make_thresholds(kSignedMap);
 const std::array<float, 256> kUnsignedThresholds = make_thresholds(kUnsignedMap);
+const std::array<float, 256> kSignedFloor = make_floor_bounds(kSignedMap);
+const std::array<float, 256> kUnsignedFloor = make_floor_bounds(kUnsignedMap);
+
+// [is_signed][floor_search][lanes 4, 8, 16]
+struct SegmentTables {
+  std::array<float, 256> table[2][2][3];
+  SegmentTables() {
+    for (int is_signed = 0; is_signed < 2; ++is_signed) {
+      for (int floor_search = 0; floor_search < 2; ++floor_search) {
+        const auto& bounds = floor_search ? (is_signed ? kSignedFloor : kUnsignedFloor)
+                                          : (is_signed ? kSignedThresholds : kUnsignedThresholds);
+        for (int l = 0; l < 3; ++l) {
+          const std::size_t lanes = std::size_t{4} << l, width = 256 / lanes;
+          auto& t = table[is_signed][floor_search][l];
+          t.fill(0.0f);
+          for (std::size_t k = 0; k + 1 < width; ++k) {
+            for (std::size_t seg = 0; seg < lanes; ++seg) t[k * lanes + seg] = bounds[seg * width + k];
+          }
+        }
+      }
+    }
+  }
+};
+const SegmentTables kSegmentTables;
 
 }  // namespace
 
 const std::array<float, 256>& dynamic_map(bool is_signed) noexcept { return is_signed ? kSignedMap : kUnsignedMap; }
 const std::array<float, 256>& dynamic_thresholds(bool is_signed) noexcept {
   return is_signed ? kSignedThresholds : kUnsignedThresholds;
+}
+
+const std::array<float, 256>& floor_bounds(bool is_signed) noexcept { return is_signed ? kSignedFloor : kUnsignedFloor; }
+
+const float* segment_tables(bool is_signed, bool floor_search, std::size_t lanes) noexcept {
+  const int l = lanes == 4 ? 0 : lanes == 8 ? 1 : lanes == 16 ? 2 : -1;
+  return l < 0 ? nullptr : kSegmentTables.table[is_signed][floor_search][l].data();
 }
 
 namespace reference {

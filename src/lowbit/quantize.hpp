@@ -47,6 +47,14 @@ const std::array<float, 256>& dynamic_map(bool is_signed) noexcept;
 // The 255 nearest-rounding thresholds of a map, then +infinity (so that a search may read index 255).
 const std::array<float, 256>& dynamic_thresholds(bool is_signed) noexcept;
 
+// The search bounds of the two roundings: nearest counts the thresholds below y (dynamic_thresholds);
+// the floor code of stochastic rounding counts the map values from map[1] on that are <= y, so its
+// bounds are map[1..255], then +infinity.
+const std::array<float, 256>& floor_bounds(bool is_signed) noexcept;
+// The bounds cut into `lanes` segments of W = 256 / lanes and transposed for a vector search: entry
+// [k * lanes + s] is bounds[s * W + k], for k < W - 1. For lanes 4, 8 and 16; null otherwise.
+const float* segment_tables(bool is_signed, bool floor_search, std::size_t lanes) noexcept;
+
 // A 32-bit hash (MurmurHash3's finalizer) of key + index * golden ratio: the random bits of stochastic
 // rounding. Written with 32-bit integer operations only, so that vector code computes the same bits.
 constexpr std::uint32_t mix32(std::uint32_t h) noexcept {
