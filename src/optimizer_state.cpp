@@ -1,11 +1,14 @@
 // Optimizer::state_dict() and load_state_dict(): the optimizer's state keyed by parameter name.
+#include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <cmath>
 #include <cstring>
 #include <set>
 
 #include "checkpoint/json.hpp"
 #include "descent/optimizer.hpp"
+#include "lowbit/quantize.hpp"
 
 namespace descent {
 namespace {
@@ -18,6 +21,39 @@ constexpr std::string_view kStepSlot = "step";
 // Counts beyond this are refused: update rules read the step as a double (exact up to 2^53), and a count
 // near 2^63 would overflow at the next step.
 constexpr std::int64_t kMaxCount = kMaxStepCount;
+
+// Options added after checkpoint format version 1 that change nothing at their default: saved only when
+// set to something else, and a saved group without them means their default. So a checkpoint of an
+// optimizer that does not use them is what 0.1.0 wrote, and 0.1.0's checkpoints load strictly.
+constexpr std::string_view kLaterOptions[] = {"state_dtype", "stochastic_rounding"};
+bool is_later_option(std::string_view name) {
+  return std::find(std::begin(kLaterOptions), std::end(kLaterOptions), name) != std::end(kLaterOptions);
+}
+// state_dtype lays out the state when a group is added (src/lowbit/state.hpp): a load keeps the group's
+// and converts the tensors of another state_dtype into it (convert_slot below).
+constexpr std::string_view kLayoutOption = "state_dtype";
+constexpr std::string_view kAbsmaxSuffix = "_absmax";
+
+// A state tensor of one encoding (F32, BF16, or U8 codes with their F32 "<slot>_absmax" block scales)
+// read as float32 values, and written in another, for loading a checkpoint of another state_dtype.
+bool convertible(TensorType type) { return type == TensorType::F32 || type == TensorType::BF16 || type == TensorType::U8; }
+
+std::vector<float> decode_state(const Tensor& t, const Tensor* absmax, bool is_signed, std::size_t n) {
+  std::vector<float> values(n);
+  if (t.type == TensorType::F32) {
+    if (n) std::memcpy(values.data(), t.bytes.data(), n * 4);
+  } else if (t.type == TensorType::BF16) {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint16_t bits;
+      std::memcpy(&bits, t.bytes.data() + 2 * i, 2);
+      values[i] = lowbit::reference::from_bfloat16(bits);
+    }
+  } else {
+    lowbit::reference::dequantize_blockwise(reinterpret_cast<const std::uint8_t*>(t.bytes.data()),
+                                            reinterpret_cast<const float*>(absmax->bytes.data()), n, is_signed, values.data());
+  }
+  return values;
+}
 
 std::vector<std::int64_t> shape_of(const Parameter& p) {
   return p.shape().empty() ? std::vector<std::int64_t>{static_cast<std::int64_t>(p.size())} : p.shape();
@@ -125,10 +161,13 @@ StateDict Optimizer::state_dict(bool with_parameters) const {
     }
     groups.append("],\"options\":{");
     const Options& o = groups_[g]->options();
+    bool first_option = true;
     for (std::size_t i = 0; i < o.info().size(); ++i) {
       const std::string_view option = o.info()[i].name;
-      groups.append(i ? "," : "").append(json::quote(option)).append(":");
+      if (is_later_option(option) && o.get(option) == o.info()[i].default_value) continue;
+      groups.append(first_option ? "" : ",").append(json::quote(option)).append(":");
       groups.append(json::quote(o.value_text(option)));
+      first_option = false;
     }
     groups.append("}");
     // A Composite or wrapper names each group's rule; a plain optimizer's is its own kind.
@@ -282,6 +321,9 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
       }
     }
     auto options = groups_[g]->options().clone();
+    for (const OptionInfo& info : options->info()) {
+      if (is_later_option(info.name)) options->set(info.name, info.default_value);
+    }
     std::set<std::string> seen;
     for (const auto& [option, text] : saved[match].options) {
       const std::string what = "group " + std::to_string(g) + ": option '" + excerpt(option) + "'";
@@ -297,8 +339,9 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
         errors.push_back(what + ": " + e.what());
       }
     }
+    if (options->has(kLayoutOption)) options->set(kLayoutOption, groups_[g]->options().get(kLayoutOption));
     for (const OptionInfo& info : options->info()) {
-      if (!seen.count(std::string(info.name)) && strict) {
+      if (!seen.count(std::string(info.name)) && strict && !is_later_option(info.name)) {
         errors.push_back("missing option '" + std::string(info.name) + "' for group " + std::to_string(g));
       }
     }
@@ -326,6 +369,16 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     incoming[i].slots.assign(records_[i].slots.size(), nullptr);
   }
   bool any_value = false;
+  // Slot tensors of another state_dtype, and what they convert to (owned here until the commit).
+  struct Pending {
+    std::size_t record, slot;
+    const Tensor* tensor;
+    std::string key;
+  };
+  std::vector<Pending> pending;
+  std::vector<std::unique_ptr<Tensor>> converted;
+  std::vector<std::vector<bool>> was_converted(records_.size());
+  for (std::size_t i = 0; i < records_.size(); ++i) was_converted[i].assign(records_[i].slots.size(), false);
   const auto check_layout = [&](const std::string& key, const Tensor& t, TensorType type,
                                 const std::vector<std::int64_t>& shape, const std::string& whose) {
     if (t.type != type || t.shape != shape) {
@@ -400,6 +453,13 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
       if (spec.name != slot) continue;
       known = true;
       const SlotLayout& layout = r.slots[s].layout;
+      // Another state_dtype's encoding of this slot: converted below, once every tensor is known.
+      const bool is_absmax = spec.name.ends_with(kAbsmaxSuffix);
+      if ((t.type != tensor_type(layout.dtype) || t.shape != layout.shape) && convertible(t.type) &&
+          convertible(tensor_type(layout.dtype)) && (is_absmax || t.shape == layout.shape)) {
+        pending.push_back({it->second, s, &t, key});
+        continue;
+      }
       if (!check_layout(key, t, tensor_type(layout.dtype), layout.shape,
                         "the '" + std::string(spec.name) + "' slot of '" + r.param.name() + "'")) {
         continue;
@@ -412,6 +472,91 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
     }
     if (!known) {
       unexpected("state '" + excerpt(key) + "' (" + std::string(rule_of(r.group).name_) + " has no slot '" + excerpt(slot) + "')");
+    }
+  }
+  for (const Pending& pend : pending) {
+    const Record& r = records_[pend.record];
+    const SlotSpec& spec = spec_of(r, pend.slot);
+    if (spec.name.ends_with(kAbsmaxSuffix)) {
+      was_converted[pend.record][pend.slot] = true;  // read with (or dropped for) its slot below
+      continue;
+    }
+    const Tensor& t = *pend.tensor;
+    const SlotPlace& place = r.slots[pend.slot];
+    const std::size_t n = place.elements;
+    const std::string absmax_name = std::string(spec.name) + std::string(kAbsmaxSuffix);
+    std::size_t absmax_slot = r.slots.size();
+    for (std::size_t s = 0; s < r.slots.size(); ++s) {
+      if (spec_of(r, s).name == absmax_name) absmax_slot = s;
+    }
+    const bool is_signed = spec.check != SlotCheck::NonNegative;
+    const Tensor* source_absmax = nullptr;
+    if (t.type == TensorType::U8) {
+      const auto found = dict.tensors.find(pend.key + std::string(kAbsmaxSuffix));
+      const std::int64_t blocks = static_cast<std::int64_t>(lowbit::blocks_of(n));
+      if (found == dict.tensors.end() || found->second.type != TensorType::F32 || found->second.shape != std::vector<std::int64_t>{blocks}) {
+        errors.push_back("'" + excerpt(pend.key) + "' holds uint8 codes, which need '" + excerpt(pend.key) +
+                         std::string(kAbsmaxSuffix) + "' as F32 [" + std::to_string(blocks) + "]");
+        continue;
+      }
+      source_absmax = &found->second;
+      if (const std::string bad = broken_invariant(SlotCheck::NonNegative, source_absmax->bytes.data(), DType::Float32,
+                                                   static_cast<std::size_t>(blocks)); !bad.empty()) {
+        errors.push_back("'" + excerpt(pend.key) + std::string(kAbsmaxSuffix) + "' " + bad);
+        continue;
+      }
+    }
+    const std::vector<float> values = decode_state(t, source_absmax, is_signed, n);
+    if (const std::string bad = broken_invariant(spec.check, values.data(), DType::Float32, n); !bad.empty()) {
+      errors.push_back("'" + excerpt(pend.key) + "' " + bad);
+      continue;
+    }
+    auto out = std::make_unique<Tensor>();
+    out->type = tensor_type(place.layout.dtype);
+    out->shape = place.layout.shape;
+    out->bytes.resize(n * size_of(out->type));
+    if (place.layout.dtype == DType::Float32) {
+      if (n) std::memcpy(out->bytes.data(), values.data(), n * 4);
+    } else if (place.layout.dtype == DType::BFloat16) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint16_t bits = lowbit::reference::to_bfloat16(values[i], {}, 0);
+        std::memcpy(out->bytes.data() + 2 * i, &bits, 2);
+      }
+    } else {  // uint8 codes, and their block scales into the companion slot
+      if (absmax_slot == r.slots.size()) throw Error("internal: slot '" + std::string(spec.name) + "' has no " + absmax_name);
+      auto scales = std::make_unique<Tensor>();
+      scales->type = TensorType::F32;
+      scales->shape = r.slots[absmax_slot].layout.shape;
+      scales->bytes.resize(lowbit::blocks_of(n) * 4);
+      lowbit::reference::quantize_blockwise(values.data(), n, is_signed, {}, reinterpret_cast<std::uint8_t*>(out->bytes.data()),
+                                            reinterpret_cast<float*>(scales->bytes.data()));
+      incoming[pend.record].slots[absmax_slot] = scales.get();
+      converted.push_back(std::move(scales));
+    }
+    if (absmax_slot < r.slots.size()) was_converted[pend.record][absmax_slot] = true;
+    was_converted[pend.record][pend.slot] = true;
+    incoming[pend.record].slots[pend.slot] = out.get();
+    converted.push_back(std::move(out));
+  }
+  // A converted slot's source block scales go with it; where the new encoding has none, the slot stays
+  // not created.
+  for (const Pending& pend : pending) {
+    const SlotSpec& spec = spec_of(records_[pend.record], pend.slot);
+    if (!spec.name.ends_with(kAbsmaxSuffix)) continue;
+    Incoming& in = incoming[pend.record];
+    if (in.slots[pend.slot] == pend.tensor) in.slots[pend.slot] = nullptr;
+  }
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    for (std::size_t s = 0; s < records_[i].slots.size(); ++s) {
+      // An absmax tensor that matched its layout but whose slot was converted from another encoding.
+      if (!spec_of(records_[i], s).name.ends_with(kAbsmaxSuffix) || !incoming[i].slots[s]) continue;
+      const std::string main(spec_of(records_[i], s).name.substr(0, spec_of(records_[i], s).name.size() - kAbsmaxSuffix.size()));
+      for (std::size_t m = 0; m < records_[i].slots.size(); ++m) {
+        if (spec_of(records_[i], m).name == main && was_converted[i][m] && records_[i].slots[m].layout.dtype != DType::UInt8) {
+          incoming[i].slots[s] = nullptr;
+          was_converted[i][s] = true;
+        }
+      }
     }
   }
   if (has_created) {
@@ -466,6 +611,7 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
       const std::string slot_name(spec_of(r, s).name);
       const bool expected = listed != created.end() && listed->second.count(slot_name);
       const std::string key = std::string(kStatePrefix) + name + "/" + slot_name;
+      if (was_converted[i][s]) continue;  // another state_dtype's slots: their presence follows the encoding
       if (expected && !in.slots[s]) {
         if (strict) errors.push_back("missing '" + key + "' (the parameter had created that slot)");
         else report.missing.push_back(key);

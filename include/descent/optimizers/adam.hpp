@@ -8,13 +8,15 @@
 #pragma once
 
 #include "descent/optimizer.hpp"
+#include "descent/state_dtype.hpp"
 
 namespace descent {
 
 template <bool Decoupled>
 class AdamFamilyOptions final : public Options {
  public:
-  enum Field : std::size_t { kLr, kBeta1, kBeta2, kEps, kWeightDecay, kAmsgrad, kMaximize, kBiasCorrection, kCount };
+  enum Field : std::size_t { kLr, kBeta1, kBeta2, kEps, kWeightDecay, kAmsgrad, kMaximize, kBiasCorrection,
+               kStateDtype, kStochasticRounding, kCount };
   static std::span<const OptionInfo> fields();
 
   explicit AdamFamilyOptions(double lr = 1e-3);
@@ -39,6 +41,12 @@ class AdamFamilyOptions final : public Options {
   bool bias_correction() const noexcept { return flag(kBiasCorrection); }
   AdamFamilyOptions& bias_correction(bool v) { assign(kBiasCorrection, v); return *this; }
 
+  // The moments' dtype (docs/optimizers.md, "State dtypes"); fixed once the group is added.
+  StateDType state_dtype() const noexcept { return static_cast<StateDType>(choice_index(kStateDtype)); }
+  AdamFamilyOptions& state_dtype(StateDType v) { assign_choice(kStateDtype, kStateDTypeNames[static_cast<int>(v)]); return *this; }
+  bool stochastic_rounding() const noexcept { return flag(kStochasticRounding); }
+  AdamFamilyOptions& stochastic_rounding(bool v) { assign(kStochasticRounding, v); return *this; }
+
   std::unique_ptr<Options> clone() const override { return std::make_unique<AdamFamilyOptions>(*this); }
 };
 
@@ -48,7 +56,8 @@ using AdamWOptions = AdamFamilyOptions<true>;
 template <bool Decoupled>
 class AdamFamily final : public OptimizerWith<AdamFamilyOptions<Decoupled>> {
  public:
-  enum Slot : std::size_t { kExpAvg, kExpAvgSq, kMaxExpAvgSq };
+  // The *_absmax slots hold int8 state's block scales (src/lowbit/state.hpp); empty otherwise.
+  enum Slot : std::size_t { kExpAvg, kExpAvgSq, kMaxExpAvgSq, kExpAvgAbsmax, kExpAvgSqAbsmax, kMaxExpAvgSqAbsmax };
   explicit AdamFamily(std::vector<Parameter> params,
                       const AdamFamilyOptions<Decoupled>& defaults = AdamFamilyOptions<Decoupled>());
 
@@ -56,6 +65,8 @@ class AdamFamily final : public OptimizerWith<AdamFamilyOptions<Decoupled>> {
   void plan(const Options& options, std::span<Optimizer::Record* const> records,
             std::vector<Optimizer::Task>& tasks) override;
   std::uint32_t slots_needed(const Options& options) const override;
+  void plan_lowbit(const AdamFamilyOptions<Decoupled>& o, Optimizer::Record& r, StateDType dtype,
+                   std::vector<Optimizer::Task>& tasks);
 };
 
 using Adam = AdamFamily<false>;

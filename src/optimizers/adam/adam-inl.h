@@ -4,6 +4,7 @@
 
 #include "hwy/highway.h"
 #include "kernels/vector-inl.h"
+#include "lowbit/quantize-inl.h"
 #include "optimizers/adam/adam_reference.hpp"
 
 HWY_BEFORE_NAMESPACE();
@@ -41,6 +42,14 @@ void Adam(const reference::AdamStep& s, T* p, const T* g, T* m, T* v, T* vmax, s
         };
       },
       [&](std::size_t i) { reference::adam(s, p + i, g + i, m + i, v + i, vmax ? vmax + i : nullptr, n - i); });
+}
+
+// reference::adam_lowbit: the float32 body above on each block of state read back to float32.
+HWY_INLINE void AdamLowBit(const reference::AdamStep& s, StateDType dtype, float* p, const float* g,
+                           lowbit::StateRef* slots, std::size_t count, std::uint32_t first, std::size_t n) {
+  WithFloatState(dtype, n, first, slots, count, [&](std::size_t b, std::size_t len, float** state) {
+    Adam<float>(s, p + b, g + b, state[0], state[1], count == 3 ? state[2] : nullptr, len);
+  });
 }
 
 }  // namespace descent::kernels::HWY_NAMESPACE

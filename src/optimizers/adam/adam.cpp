@@ -10,6 +10,11 @@
 // Without bias correction both (1 - beta^t) factors are 1: the uncorrected Adam, whose first steps are
 // lr * g / (|g| sqrt(1 - beta2) / (1 - beta1)) -- about 3 * lr for the default betas instead of lr.
 // eps is added after the bias correction of sqrt(v), as in PyTorch (the paper writes it the same way).
+//
+// state_dtype bfloat16 or int8 (Dettmers et al. 2021, "8-bit Optimizers via Block-wise Quantization",
+// Algorithm 1 with Adam as the update): each block of 256 elements is read back to float32, updated by the
+// float32 rule above -- the same code -- and stored again (int8: m with the signed map, v and v' with the
+// unsigned one). The parameter's update uses the float32 moments before they are stored.
 #include "descent/optimizers/adam.hpp"
 
 #include <algorithm>
@@ -18,6 +23,7 @@
 
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
+#include "lowbit/state.hpp"
 #include "optimizers/adam/adam_reference.hpp"
 #include "optimizers/registry.hpp"
 
@@ -36,12 +42,21 @@ constexpr std::array<OptionInfo, AdamOptions::kCount> make_fields() {
       detail::bool_option("amsgrad", false, "AMSGrad: divide by the running maximum of the second moment"),
       detail::maximize_option(),
       detail::bool_option("bias_correction", true, "divide the moments by (1 - beta^t); off gives the uncorrected Adam"),
+      lowbit::state_dtype_option(),
+      lowbit::stochastic_rounding_option(),
   }};
 }
 
 constexpr auto kAdamFields = make_fields<false>();
 constexpr auto kAdamWFields = make_fields<true>();
-constexpr std::array<SlotSpec, 3> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0, nullptr, SlotCheck::NonNegative}, {"max_exp_avg_sq", 0.0, nullptr, SlotCheck::NonNegative}}};
+constexpr std::array<SlotSpec, 6> kSlots{{
+    {"exp_avg", 0.0, lowbit::moment_layout},
+    {"exp_avg_sq", 0.0, lowbit::moment_layout, SlotCheck::NonNegative},
+    {"max_exp_avg_sq", 0.0, lowbit::moment_layout, SlotCheck::NonNegative},
+    {"exp_avg_absmax", 0.0, lowbit::absmax_layout, SlotCheck::NonNegative},
+    {"exp_avg_sq_absmax", 0.0, lowbit::absmax_layout, SlotCheck::NonNegative},
+    {"max_exp_avg_sq_absmax", 0.0, lowbit::absmax_layout, SlotCheck::NonNegative},
+}};
 
 }  // namespace
 
@@ -62,7 +77,8 @@ AdamFamily<Decoupled>::AdamFamily(std::vector<Parameter> params, const AdamFamil
 template <bool Decoupled>
 std::uint32_t AdamFamily<Decoupled>::slots_needed(const Options& options) const {
   const auto& o = static_cast<const AdamFamilyOptions<Decoupled>&>(options);
-  return 1u << kExpAvg | 1u << kExpAvgSq | (o.amsgrad() ? 1u << kMaxExpAvgSq : 0u);
+  const std::uint32_t moments = 1u << kExpAvg | 1u << kExpAvgSq | (o.amsgrad() ? 1u << kMaxExpAvgSq : 0u);
+  return o.state_dtype() == StateDType::Int8 ? moments | moments << kExpAvgAbsmax : moments;
 }
 
 template <bool Decoupled>
@@ -70,6 +86,11 @@ void AdamFamily<Decoupled>::plan(const Options& options, std::span<Optimizer::Re
                                  std::vector<Optimizer::Task>& tasks) {
   const auto& o = static_cast<const AdamFamilyOptions<Decoupled>&>(options);
   for (Optimizer::Record* r : records) {
+    lowbit::check_unchanged(this->name(), r->param, r->slots[kExpAvg].layout.dtype, o.state_dtype());
+    if (const StateDType low = lowbit::lowbit_of(r->slots[kExpAvg].layout.dtype); low != StateDType::Float32) {
+      plan_lowbit(o, *r, low, tasks);
+      continue;
+    }
     visit_dtype(r->param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       const auto s = reference::AdamStep::make(o, r->step);
@@ -84,6 +105,32 @@ void AdamFamily<Decoupled>::plan(const Options& options, std::span<Optimizer::Re
                        r->param.size()});
     });
   }
+}
+
+template <bool Decoupled>
+void AdamFamily<Decoupled>::plan_lowbit(const AdamFamilyOptions<Decoupled>& o, Optimizer::Record& r, StateDType dtype,
+                                        std::vector<Optimizer::Task>& tasks) {
+  const auto s = reference::AdamStep::make(o, r.step);
+  float* p = r.param.template value<float>().data();
+  const float* g = r.param.template grad<float>().data();
+  const std::size_t count = o.amsgrad() ? 3 : 2;
+  const std::uint64_t seed = lowbit::name_seed(r.param.name());
+  std::array<lowbit::StateRef, 3> slots{};
+  for (std::size_t k = 0; k < count; ++k) {
+    slots[k].is_signed = k == kExpAvg;
+    slots[k].rounding = {o.stochastic_rounding(), lowbit::rounding_key(seed, r.step, static_cast<std::uint32_t>(k))};
+    if (dtype == StateDType::Int8) {
+      slots[k].data = this->template slot<std::uint8_t>(r, k);
+      slots[k].absmax = this->template slot<float>(r, kExpAvgAbsmax + k);
+    } else {
+      slots[k].data = this->template slot<bfloat16>(r, k);
+    }
+  }
+  tasks.push_back({[=](std::size_t b, std::size_t e) {
+                     auto at = lowbit::advanced(slots, dtype, b);
+                     kernels::adam_lowbit(s, dtype, p + b, g + b, at.data(), count, static_cast<std::uint32_t>(b), e - b);
+                   },
+                   r.param.size()});
 }
 
 template class AdamFamilyOptions<false>;
@@ -133,6 +180,13 @@ void adam(const AdamStep& s, T* param, const T* grad, T* exp_avg, T* exp_avg_sq,
 }
 
 template void adam<float>(const AdamStep&, float*, const float*, float*, float*, float*, std::size_t);
+
+void adam_lowbit(const AdamStep& s, StateDType dtype, float* param, const float* grad, lowbit::StateRef* slots,
+                 std::size_t count, std::uint32_t first, std::size_t n) {
+  lowbit::reference::with_float_state(dtype, n, first, slots, count, [&](std::size_t b, std::size_t len, float** state) {
+    adam<float>(s, param + b, grad + b, state[0], state[1], count == 3 ? state[2] : nullptr, len);
+  });
+}
 template void adam<double>(const AdamStep&, double*, const double*, double*, double*, double*, std::size_t);
 
 }  // namespace reference
@@ -144,11 +198,18 @@ namespace descent::registry {
 namespace {
 
 constexpr std::pair<std::string_view, double> kNoBiasCorrection[] = {{"bias_correction", 0.0}};
+constexpr std::pair<std::string_view, double> kBFloat16State[] = {{"state_dtype", 1.0}};  // kStateDTypeNames[1]
+constexpr std::pair<std::string_view, double> kInt8State[] = {{"state_dtype", 2.0}};
 constexpr OptimizerPreset kAdamPresets[] = {
     {"adam", "adam", {}, "Adam (0.9, 0.999) with bias correction", 1e-3},
     {"adam-nobc", "adam", kNoBiasCorrection, "Adam without bias correction (large first steps)", 1e-3},
+    {"adam-bf16", "adam", kBFloat16State, "Adam with bfloat16 moments (4 bytes of state per parameter)", 1e-3},
+    {"adam-int8", "adam", kInt8State, "Adam with 8-bit block-wise moments (Dettmers et al. 2021; 2.03 bytes)", 1e-3},
 };
-constexpr OptimizerPreset kAdamWPresets[] = {{"adamw", "adamw", {}, "AdamW, decoupled weight decay 0.01", 1e-3}};
+constexpr OptimizerPreset kAdamWPresets[] = {
+    {"adamw", "adamw", {}, "AdamW, decoupled weight decay 0.01", 1e-3},
+    {"adamw-int8", "adamw", kInt8State, "AdamW with 8-bit block-wise moments", 1e-3},
+};
 constexpr MemoryPass kRoof[] = {{1, 3}};  // g read; w, exp_avg and exp_avg_sq updated
 constexpr Entry kEntries[] = {entry<Adam, AdamOptions>("adam", kAdamPresets, {{}, kRoof}),
                               entry<AdamW, AdamWOptions>("adamw", kAdamWPresets, {{}, kRoof})};

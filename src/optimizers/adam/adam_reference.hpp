@@ -9,6 +9,7 @@
 
 #include "descent/optimizers/adam.hpp"
 #include "kernels/kernels.hpp"
+#include "lowbit/quantize.hpp"
 
 namespace descent {
 namespace reference {
@@ -26,10 +27,16 @@ struct AdamStep {
 // max_exp_avg_sq is null unless amsgrad.
 template <class T>
 void adam(const AdamStep& s, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, std::size_t n);
+// The same update with bfloat16 or int8 moments (slots: exp_avg, exp_avg_sq and, with amsgrad (count 3),
+// max_exp_avg_sq), float32 parameters; n elements from element `first` of the tensor, a multiple of 256.
+void adam_lowbit(const AdamStep& s, StateDType dtype, float* param, const float* grad, lowbit::StateRef* slots,
+                 std::size_t count, std::uint32_t first, std::size_t n);
 
 }  // namespace reference
 
 namespace kernels {
 extern const DESCENT_KERNEL_OF(reference::adam) adam;
+void adam_lowbit(const reference::AdamStep& s, StateDType dtype, float* param, const float* grad,
+                 lowbit::StateRef* slots, std::size_t count, std::uint32_t first, std::size_t n);
 }  // namespace kernels
 }  // namespace descent

@@ -4,6 +4,7 @@
 
 #include "hwy/highway.h"
 #include "kernels/vector-inl.h"
+#include "lowbit/quantize-inl.h"
 #include "optimizers/rmsprop/rmsprop_reference.hpp"
 
 HWY_BEFORE_NAMESPACE();
@@ -46,6 +47,16 @@ void Rmsprop(const reference::RMSpropStep& s, T* p, const T* g, T* square_avg, T
         reference::rmsprop(s, p + i, g + i, square_avg + i, buf ? buf + i : nullptr, grad_avg ? grad_avg + i : nullptr,
                            n - i);
       });
+}
+
+// reference::rmsprop_lowbit: the float32 body above on each block of state read back to float32.
+HWY_INLINE void RmspropLowBit(const reference::RMSpropStep& s, StateDType dtype, bool has_buf, bool centered, float* p,
+                              const float* g, lowbit::StateRef* slots, std::size_t count, std::uint32_t first,
+                              std::size_t n) {
+  WithFloatState(dtype, n, first, slots, count, [&](std::size_t b, std::size_t len, float** state) {
+    Rmsprop<float>(s, p + b, g + b, state[0], has_buf ? state[1] : nullptr, centered ? state[has_buf ? 2 : 1] : nullptr,
+                   len);
+  });
 }
 
 }  // namespace descent::kernels::HWY_NAMESPACE

@@ -16,5 +16,10 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace descent::kernels {
 DESCENT_KERNEL_EXPORT(Rmsprop, rmsprop);
+HWY_EXPORT(RmspropLowBit);
+void rmsprop_lowbit(const reference::RMSpropStep& s, StateDType dtype, bool has_buf, bool centered, float* param,
+                    const float* grad, lowbit::StateRef* slots, std::size_t count, std::uint32_t first, std::size_t n) {
+  HWY_DYNAMIC_DISPATCH(RmspropLowBit)(s, dtype, has_buf, centered, param, grad, slots, count, first, n);
+}
 }  // namespace descent::kernels
 #endif  // HWY_ONCE

@@ -4,6 +4,7 @@
 
 #include "hwy/highway.h"
 #include "kernels/vector-inl.h"
+#include "lowbit/quantize-inl.h"
 #include "optimizers/sgd/sgd_reference.hpp"
 
 HWY_BEFORE_NAMESPACE();
@@ -31,6 +32,14 @@ void Sgd(const reference::SGDStep& s, T* p, const T* g, T* buf, std::size_t n) {
         };
       },
       [&](std::size_t i) { reference::sgd(s, p + i, g + i, buf ? buf + i : nullptr, n - i); });
+}
+
+// reference::sgd_lowbit: the float32 body above on each block of the buffer read back to float32.
+HWY_INLINE void SgdLowBit(const reference::SGDStep& s, StateDType dtype, float* p, const float* g,
+                          lowbit::StateRef* slots, std::size_t count, std::uint32_t first, std::size_t n) {
+  WithFloatState(dtype, n, first, slots, count, [&](std::size_t b, std::size_t len, float** state) {
+    Sgd<float>(s, p + b, g + b, state[0], len);
+  });
 }
 
 }  // namespace descent::kernels::HWY_NAMESPACE

@@ -5,12 +5,16 @@
 //   buf = momentum * buf + (1 - dampening) * d         afterwards
 //   d   = d + momentum * buf  (Nesterov)  or  buf
 //   w   = w - lr * d
+//
+// state_dtype bfloat16 or int8: the momentum buffer is read back to float32 block by block, updated by
+// the float32 rule above, and stored again (int8: the signed dynamic map; src/lowbit/state.hpp).
 #include "descent/optimizers/sgd.hpp"
 
 #include <array>
 
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
+#include "lowbit/state.hpp"
 #include "optimizers/sgd/sgd_reference.hpp"
 #include "optimizers/registry.hpp"
 
@@ -24,9 +28,12 @@ constexpr std::array<OptionInfo, SGDOptions::kCount> kFields{{
     detail::bool_option("nesterov", false, "Nesterov momentum: step along d + momentum * buf (needs momentum > 0, dampening 0)"),
     detail::weight_decay_option(0.0, "L2 penalty: weight_decay * w is added to the gradient"),
     detail::maximize_option(),
+    lowbit::state_dtype_option(),
+    lowbit::stochastic_rounding_option(),
 }};
 
-constexpr std::array<SlotSpec, 1> kSlots{{{"momentum_buffer", 0.0}}};
+constexpr std::array<SlotSpec, 2> kSlots{{{"momentum_buffer", 0.0, lowbit::moment_layout},
+                                          {"momentum_buffer_absmax", 0.0, lowbit::absmax_layout, SlotCheck::NonNegative}}};
 
 }  // namespace
 
@@ -45,12 +52,33 @@ SGD::SGD(std::vector<Parameter> params, const SGDOptions& defaults)
     : OptimizerWith(kSlots, {}, std::move(params), defaults) {}
 
 std::uint32_t SGD::slots_needed(const Options& options) const {
-  return static_cast<const SGDOptions&>(options).momentum() != 0.0 ? 1u << kMomentumBuffer : 0u;
+  const auto& o = static_cast<const SGDOptions&>(options);
+  if (o.momentum() == 0.0) return 0u;
+  return 1u << kMomentumBuffer | (o.state_dtype() == StateDType::Int8 ? 1u << kMomentumBufferAbsmax : 0u);
 }
 
 void SGD::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
   const auto& o = static_cast<const SGDOptions&>(options);
   for (Record* r : records) {
+    lowbit::check_unchanged(name(), r->param, r->slots[kMomentumBuffer].layout.dtype, o.state_dtype());
+    const StateDType low = lowbit::lowbit_of(r->slots[kMomentumBuffer].layout.dtype);
+    if (low != StateDType::Float32 && o.momentum() != 0.0) {
+      bool first = false;
+      std::array<lowbit::StateRef, 3> slots{};
+      slots[0].data = low == StateDType::Int8 ? static_cast<void*>(slot<std::uint8_t>(*r, kMomentumBuffer, &first))
+                                              : static_cast<void*>(slot<bfloat16>(*r, kMomentumBuffer, &first));
+      if (low == StateDType::Int8) slots[0].absmax = slot<float>(*r, kMomentumBufferAbsmax);
+      slots[0].rounding = {o.stochastic_rounding(), lowbit::rounding_key(lowbit::name_seed(r->param.name()), r->step, 0)};
+      const auto s = reference::SGDStep::make(o, first);
+      float* p = r->param.value<float>().data();
+      const float* g = r->param.grad<float>().data();
+      tasks.push_back({[=](std::size_t b, std::size_t e) {
+                         auto at = lowbit::advanced(slots, low, b);
+                         kernels::sgd_lowbit(s, low, p + b, g + b, at.data(), 1, static_cast<std::uint32_t>(b), e - b);
+                       },
+                       r->param.size()});
+      continue;
+    }
     visit_dtype(r->param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       bool first = false;
@@ -89,6 +117,13 @@ void sgd(const SGDStep& s, T* param, const T* grad, T* momentum_buffer, std::siz
 
 template void sgd<float>(const SGDStep&, float*, const float*, float*, std::size_t);
 template void sgd<double>(const SGDStep&, double*, const double*, double*, std::size_t);
+
+void sgd_lowbit(const SGDStep& s, StateDType dtype, float* param, const float* grad, lowbit::StateRef* slots,
+                std::size_t count, std::uint32_t first, std::size_t n) {
+  lowbit::reference::with_float_state(dtype, n, first, slots, count, [&](std::size_t b, std::size_t len, float** state) {
+    sgd<float>(s, param + b, grad + b, state[0], len);
+  });
+}
 
 }  // namespace reference
 }  // namespace descent

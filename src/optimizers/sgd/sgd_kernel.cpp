@@ -16,5 +16,10 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace descent::kernels {
 DESCENT_KERNEL_EXPORT(Sgd, sgd);
+HWY_EXPORT(SgdLowBit);
+void sgd_lowbit(const reference::SGDStep& s, StateDType dtype, float* param, const float* grad,
+                lowbit::StateRef* slots, std::size_t count, std::uint32_t first, std::size_t n) {
+  HWY_DYNAMIC_DISPATCH(SgdLowBit)(s, dtype, param, grad, slots, count, first, n);
+}
 }  // namespace descent::kernels
 #endif  // HWY_ONCE

@@ -9,6 +9,7 @@
 
 #include "descent/optimizers/sgd.hpp"
 #include "kernels/kernels.hpp"
+#include "lowbit/quantize.hpp"
 
 namespace descent {
 namespace reference {
@@ -22,10 +23,15 @@ struct SGDStep {
 // momentum_buffer may be null when momentum == 0.
 template <class T>
 void sgd(const SGDStep& s, T* param, const T* grad, T* momentum_buffer, std::size_t n);
+// With a bfloat16 or int8 momentum buffer (one slot), float32 parameters, from element `first` (a multiple of 256).
+void sgd_lowbit(const SGDStep& s, StateDType dtype, float* param, const float* grad, lowbit::StateRef* slots,
+                std::size_t count, std::uint32_t first, std::size_t n);
 
 }  // namespace reference
 
 namespace kernels {
 extern const DESCENT_KERNEL_OF(reference::sgd) sgd;
+void sgd_lowbit(const reference::SGDStep& s, StateDType dtype, float* param, const float* grad,
+                lowbit::StateRef* slots, std::size_t count, std::uint32_t first, std::size_t n);
 }  // namespace kernels
 }  // namespace descent

@@ -1,0 +1,146 @@
+// Adam with float32, bfloat16 and int8 state side by side (docs/optimizers.md, "State dtypes"): bytes of
+// state per parameter, step time on n float32 parameters, and each one's memory roof, in one run; and
+// the peak resident memory of a step.
+//
+//   descent_lowbit_step [n = 10000000] [repeats = 9] [threads = 1]   JSON lines: one per state dtype
+//   descent_lowbit_step --rss float32|bfloat16|int8 [n = 100000000]  one JSON line: peak RSS (VmHWM) of
+//                                                                     a process that builds n parameters
+//                                                                     and takes two steps
+//
+// The roof of a state dtype is a plain loop over the same chunks and threads that moves exactly the
+// bytes its step must: g read, p read and written, and each moment read and written in its storage type
+// (float32 28 bytes per parameter, bfloat16 20, int8 16 plus the block scales).
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "descent/descent.hpp"
+#include "engine/thread_pool.hpp"
+#include "kernels/kernels.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kChunk = 16384;  // the engine's chunk size
+constexpr const char* kNames[] = {"float32", "bfloat16", "int8"};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// g read; p, m, v read and written, the moments as S (float, uint16_t or uint8_t).
+template <class S>
+void roof_chunk(const float* g, float* p, S* m, S* v, std::size_t b, std::size_t e) {
+  for (std::size_t i = b; i < e; ++i) {
+    p[i] = p[i] * 0.5f + g[i] + static_cast<float>(m[i]) + static_cast<float>(v[i]);
+    m[i] = static_cast<S>(m[i] + 1);
+    v[i] = static_cast<S>(v[i] + 3);
+  }
+}
+
+template <class S>
+struct Roof {
+  std::vector<float> g, p;
+  std::vector<S> m, v;
+  std::vector<float> scales;  // int8: the two moments' block scales, read and written once per block
+  descent::detail::ThreadPool pool;
+  Roof(std::size_t n, std::size_t threads, bool blocks)
+      : g(n, 1.0f), p(n, 1.0f), m(n, S{1}), v(n, S{1}), scales(blocks ? 2 * ((n + 255) / 256) : 0, 1.0f), pool(threads) {}
+  double run() {
+    const std::size_t n = p.size(), chunks = (n + kChunk - 1) / kChunk;
+    const auto start = Clock::now();
+    pool.run(chunks, [&](std::size_t c) {
+      const std::size_t b = c * kChunk, e = std::min(n, b + kChunk);
+      roof_chunk(g.data(), p.data(), m.data(), v.data(), b, e);
+      for (std::size_t k = b / 128; k < e / 128 && k < scales.size(); ++k) scales[k] = scales[k] * 0.5f + 1.0f;
+    });
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  }
+};
+
+std::unique_ptr<descent::Adam> make_adam(std::vector<float>& w, std::vector<float>& g, int dtype, std::size_t threads) {
+  descent::AdamOptions o(1e-6);
+  o.state_dtype(static_cast<descent::StateDType>(dtype));
+  auto opt = std::make_unique<descent::Adam>(
+      std::vector<descent::Parameter>{descent::Parameter("w", std::span(w), std::span(g))}, o);
+  opt->set_num_threads(threads);
+  opt->set_nonfinite_policy(descent::NonFinitePolicy::Propagate);  // the update alone, as the roof
+  return opt;
+}
+
+double state_bytes_per_parameter(const descent::Optimizer& opt, std::size_t n) {
+  double bytes = 0.0;
+  for (const auto slot : opt.slot_names()) {
+    if (!opt.has_state("w", slot)) continue;
+    const descent::SlotLayout l = opt.state_layout("w", slot);
+    std::size_t count = 1;
+    for (const auto d : l.shape) count *= static_cast<std::size_t>(d);
+    bytes += static_cast<double>(count * descent::size_of(l.dtype));
+  }
+  return bytes / static_cast<double>(n);
+}
+
+long peak_rss_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--rss") {
+    const std::string name = argc > 2 ? argv[2] : "float32";
+    const std::size_t n = argc > 3 ? std::stoul(argv[3]) : 100'000'000;
+    int dtype = 0;
+    while (dtype < 3 && name != kNames[dtype]) ++dtype;
+    if (dtype == 3) {
+      std::fprintf(stderr, "unknown state dtype '%s' (float32, bfloat16, int8)\n", name.c_str());
+      return 2;
+    }
+    std::vector<float> w(n, 0.5f), g(n, 0.25f);
+    auto opt = make_adam(w, g, dtype, 0);
+    opt->step();
+    opt->step();
+    std::printf("{\"state_dtype\": \"%s\", \"parameters\": %zu, \"peak_rss_mib\": %.1f, \"state_bytes_per_parameter\": %.4f}\n",
+                kNames[dtype], n, static_cast<double>(peak_rss_kib()) / 1024.0, state_bytes_per_parameter(*opt, n));
+    return 0;
+  }
+  const std::size_t n = argc > 1 ? std::stoul(argv[1]) : 10'000'000;
+  const int repeats = argc > 2 ? std::stoi(argv[2]) : 9;
+  const std::size_t threads = argc > 3 ? std::stoul(argv[3]) : 1;
+  std::printf("{\"target\": \"%s\"}\n", descent::kernels::current_target().c_str());
+  for (int dtype = 0; dtype < 3; ++dtype) {
+    std::vector<float> w(n, 0.5f), g(n);
+    for (std::size_t i = 0; i < n; ++i) g[i] = static_cast<float>(i % 1000) * 1e-3f - 0.5f;
+    auto opt = make_adam(w, g, dtype, threads);
+    Roof<float> roof32(dtype == 0 ? n : 0, threads, false);
+    Roof<std::uint16_t> roof16(dtype == 1 ? n : 0, threads, false);
+    Roof<std::uint8_t> roof8(dtype == 2 ? n : 0, threads, true);
+    std::vector<double> roof_times, step_times;
+    for (int r = 0; r < repeats + 2; ++r) {  // roof and step alternate, so that drift hits both alike
+      const double a = dtype == 0 ? roof32.run() : dtype == 1 ? roof16.run() : roof8.run();
+      const auto start = Clock::now();
+      opt->step();
+      const double b = std::chrono::duration<double>(Clock::now() - start).count();
+      if (r >= 2) {
+        roof_times.push_back(a);
+        step_times.push_back(b);
+      }
+    }
+    std::printf("{\"state_dtype\": \"%s\", \"parameters\": %zu, \"threads\": %zu, \"state_bytes_per_parameter\": %.4f, "
+                "\"roof_s\": %.6g, \"step_s\": %.6g, \"step_over_roof\": %.3f}\n",
+                kNames[dtype], n, threads, state_bytes_per_parameter(*opt, n), median(roof_times), median(step_times),
+                median(step_times) / median(roof_times));
+    std::fflush(stdout);
+  }
+}

@@ -1,0 +1,156 @@
+// The dynamic quantization maps and the scalar reference of block-wise quantization (quantize.hpp).
+#include "lowbit/quantize.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "descent/dtype.hpp"
+
+namespace descent::lowbit {
+namespace {
+
+// Dynamic tree quantization (Dettmers 2016, "8-Bit Approximations for Parallelism in Deep Learning",
+// section 3; Dettmers et al. 2021, section 2.2): a value is a sign, an exponent e of 10 (the run of
+// zero bits after the sign) and a linear fraction in [0.1, 1] (the bits after the first one). With 7
+// bits after the sign, exponent level i = 0..6 (magnitudes 10^(i-6) * [0.1, 1]) has i fraction bits:
+// 2^i intervals of [0.1, 1], each represented by its midpoint. Together with 0 and 1 this is 2 * 127 + 2
+// = 256 signed values. The unsigned map (second moments, which are never negative) spends the sign bit
+// on the fraction: 2^(i+1) intervals per level, 254 + 2 = 256 values. Midpoints and scales are computed
+// in double ([0.1, 1] cut as numpy.linspace cuts it: 0.1 + j * (0.9 / k), the last point exactly 1) and
+// rounded to float32 once.
+std::array<float, 256> make_map(bool is_signed) {
+  constexpr double kScale[7] = {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0};
+  std::array<float, 256> map{};
+  std::size_t count = 0;
+  for (int level = 0; level < 7; ++level) {
+    const int intervals = 1 << (is_signed ? level : level + 1);
+    const double step = (1.0 - 0.1) / intervals;
+    const auto boundary = [&](int j) { return j == intervals ? 1.0 : j * step + 0.1; };
+    for (int j = 0; j < intervals; ++j) {
+      const double value = kScale[level] * ((boundary(j) + boundary(j + 1)) / 2.0);
+      map[count++] = static_cast<float>(value);
+      if (is_signed) map[count++] = static_cast<float>(-value);
+    }
+  }
+  map[count++] = 0.0f;
+  map[count++] = 1.0f;
+  std::sort(map.begin(), map.end());
+  return map;
+}
+
+// Threshold k: the largest float32 at or below the midpoint of map[k] and map[k + 1] (exact in double).
+// For a float32 y, y > threshold[k] exactly when y is strictly nearer map[k + 1]: so searching the
+// thresholds finds the nearest value, ties going to the lower code (numpy.argmin's first minimum).
+std::array<float, 256> make_thresholds(const std::array<float, 256>& map) {
+  std::array<float, 256> t{};
+  for (std::size_t k = 0; k + 1 < map.size(); ++k) {
+    const double midpoint = (static_cast<double>(map[k]) + static_cast<double>(map[k + 1])) / 2.0;
+    float below = static_cast<float>(midpoint);
+    if (static_cast<double>(below) > midpoint) below = std::nextafter(below, -std::numeric_limits<float>::infinity());
+    t[k] = below;
+  }
+  t[255] = std::numeric_limits<float>::infinity();
+  return t;
+}
+
+std::array<float, 256> make_floor_bounds(const std::array<float, 256>& map) {
+  std::array<float, 256> b{};
+  for (std::size_t k = 0; k + 1 < map.size(); ++k) b[k] = map[k + 1];
+  b[255] = std::numeric_limits<float>::infinity();
+  return b;
+}
+
+const std::array<float, 256> kSignedMap = make_map(true);
+const std::array<float, 256> kUnsignedMap = make_map(false);
+const std::array<float, 256> kSignedThresholds = make_thresholds(kSignedMap);
+const std::array<float, 256> kUnsignedThresholds = make_thresholds(kUnsignedMap);
+const std::array<float, 256> kSignedFloor = make_floor_bounds(kSignedMap);
+const std::array<float, 256> kUnsignedFloor = make_floor_bounds(kUnsignedMap);
+
+// [is_signed][floor_search][lanes 4, 8, 16]
+struct SegmentTables {
+  std::array<float, 256> table[2][2][3];
+  SegmentTables() {
+    for (int is_signed = 0; is_signed < 2; ++is_signed) {
+      for (int floor_search = 0; floor_search < 2; ++floor_search) {
+        const auto& bounds = floor_search ? (is_signed ? kSignedFloor : kUnsignedFloor)
+                                          : (is_signed ? kSignedThresholds : kUnsignedThresholds);
+        for (int l = 0; l < 3; ++l) {
+          const std::size_t lanes = std::size_t{4} << l, width = 256 / lanes;
+          auto& t = table[is_signed][floor_search][l];
+          t.fill(0.0f);
+          for (std::size_t k = 0; k + 1 < width; ++k) {
+            for (std::size_t seg = 0; seg < lanes; ++seg) t[k * lanes + seg] = bounds[seg * width + k];
+          }
+        }
+      }
+    }
+  }
+};
+const SegmentTables kSegmentTables;
+
+}  // namespace
+
+const std::array<float, 256>& dynamic_map(bool is_signed) noexcept { return is_signed ? kSignedMap : kUnsignedMap; }
+const std::array<float, 256>& dynamic_thresholds(bool is_signed) noexcept {
+  return is_signed ? kSignedThresholds : kUnsignedThresholds;
+}
+
+const std::array<float, 256>& floor_bounds(bool is_signed) noexcept { return is_signed ? kSignedFloor : kUnsignedFloor; }
+
+const float* segment_tables(bool is_signed, bool floor_search, std::size_t lanes) noexcept {
+  const int l = lanes == 4 ? 0 : lanes == 8 ? 1 : lanes == 16 ? 2 : -1;
+  return l < 0 ? nullptr : kSegmentTables.table[is_signed][floor_search][l].data();
+}
+
+namespace reference {
+
+float quantize_block(const float* x, std::size_t n, bool is_signed, Rounding rounding, std::uint32_t first,
+                     std::uint8_t* codes) {
+  const float absmax = block_absmax(x, n);
+  const float* map = dynamic_map(is_signed).data();
+  const float* thresholds = dynamic_thresholds(is_signed).data();
+  for (std::size_t i = 0; i < n; ++i) {
+    const float y = normalized(x[i], absmax);
+    codes[i] = rounding.stochastic
+                   ? stochastic_code(y, map, random_bits(rounding.key, first + static_cast<std::uint32_t>(i)))
+                   : nearest_code(y, thresholds);
+  }
+  return absmax;
+}
+
+void dequantize_block(const std::uint8_t* codes, std::size_t n, bool is_signed, float absmax, float* out) {
+  const float* map = dynamic_map(is_signed).data();
+  for (std::size_t i = 0; i < n; ++i) out[i] = map[codes[i]] * absmax;
+}
+
+void quantize_blockwise(const float* x, std::size_t n, bool is_signed, Rounding rounding, std::uint8_t* codes,
+                        float* absmax) {
+  for (std::size_t b = 0; b < n; b += kBlock) {
+    absmax[b / kBlock] = quantize_block(x + b, std::min(kBlock, n - b), is_signed, rounding,
+                                        static_cast<std::uint32_t>(b), codes + b);
+  }
+}
+
+void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, std::size_t n, bool is_signed, float* out) {
+  for (std::size_t b = 0; b < n; b += kBlock) {
+    dequantize_block(codes + b, std::min(kBlock, n - b), is_signed, absmax[b / kBlock], out + b);
+  }
+}
+
+std::uint16_t to_bfloat16(float x, Rounding rounding, std::uint32_t index) noexcept {
+  if (!rounding.stochastic) return descent::to_bfloat16(x).bits;
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
+  // Adding 16 random bits below the kept 16 carries into them with probability (dropped bits) / 2^16.
+  u += random_bits(rounding.key, index) >> 16;
+  return static_cast<std::uint16_t>(u >> 16);
+}
+
+float from_bfloat16(std::uint16_t bits) noexcept { return descent::to_float(bfloat16{bits}); }
+
+}  // namespace reference
+}  // namespace descent::lowbit

@@ -1,0 +1,190 @@
+// Low-bit optimizer state, in one place: the 8-bit dynamic (tree) quantization maps and block-wise
+// quantization of Dettmers, Lewis, Shleifer & Zettlemoyer 2021 ("8-bit Optimizers via Block-wise
+// Quantization", sections 2.1-2.3), bfloat16 rounding, and the block loop that lets any element-wise
+// rule run on float32 copies of its state: unpack a block of state to float32, run the rule's float32
+// update on it, pack it back (one pass over memory; the float32 block lives in L1).
+//
+// The scalar reference here is the specification; quantize-inl.h holds the vector forms, bitwise equal to
+// it on every target (tests/test_quantize.cpp). tests/reference/generate_quantize.py is an independent
+// NumPy implementation of the maps and of block-wise quantization written from the paper, and the
+// C++ matches its output bit for bit.
+//
+// Conventions (docs/optimizers.md, "State dtypes"):
+// - A map holds 256 sorted float32 values in [-1, 1] (signed, for first moments) or [0, 1] (unsigned, for
+//   second moments); a code is an index into it.
+// - A block is 256 consecutive elements of a tensor (the last one may be shorter) with one float32
+//   absmax = max |x| over the block; x is stored as the code nearest to x / absmax, and read back as
+//   map[code] * absmax. A block of zeros has absmax 0 and reads back as zeros whatever its codes.
+// - Nearest rounding: the code of the map value nearest to y = x / absmax (float32 division), ties to the
+//   lower code; found by a binary search over thresholds (quantize.cpp says why that is exact).
+// - Stochastic rounding: with lo = map[c] <= y < map[c + 1] = hi (c the floor code), round up when
+//   u * (hi - lo) < y - lo, u in [0, 1) a hash of (key, element index): deterministic, and the same for
+//   any number of threads, because it depends on the element's index in its tensor, not on who runs it.
+// - Non-finite values: a block whose absmax is NaN or infinite stores absmax = NaN, so that the whole
+//   block reads back as NaN (a NaN reaches the state only under NonFinitePolicy::Propagate).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "descent/state_dtype.hpp"
+
+namespace descent::lowbit {
+
+inline constexpr std::size_t kBlock = 256;
+// Tensors with fewer elements keep float32 state even when int8 is asked for, as bitsandbytes does
+// (min_8bit_size = 4096): their state is small and quantizing it costs accuracy for nothing.
+inline constexpr std::size_t kMinQuantizedElements = 4096;
+
+using StateDtype = descent::StateDType;
+
+// Blocks of n elements: ceil(n / 256).
+constexpr std::size_t blocks_of(std::size_t n) noexcept { return (n + kBlock - 1) / kBlock; }
+
+// The 256 values of the signed (first moment) or unsigned (second moment) dynamic map, sorted.
+const std::array<float, 256>& dynamic_map(bool is_signed) noexcept;
+// The 255 nearest-rounding thresholds of a map, then +infinity (so that a search may read index 255).
+const std::array<float, 256>& dynamic_thresholds(bool is_signed) noexcept;
+
+// The search bounds of the two roundings: nearest counts the thresholds below y (dynamic_thresholds);
+// the floor code of stochastic rounding counts the map values from map[1] on that are <= y, so its
+// bounds are map[1..255], then +infinity.
+const std::array<float, 256>& floor_bounds(bool is_signed) noexcept;
+// The bounds cut into `lanes` segments of W = 256 / lanes and transposed for a vector search: entry
+// [k * lanes + s] is bounds[s * W + k], for k < W - 1. For lanes 4, 8 and 16; null otherwise.
+const float* segment_tables(bool is_signed, bool floor_search, std::size_t lanes) noexcept;
+
+// A 32-bit hash (MurmurHash3's finalizer) of key + index * golden ratio: the random bits of stochastic
+// rounding. Written with 32-bit integer operations only, so that vector code computes the same bits.
+constexpr std::uint32_t mix32(std::uint32_t h) noexcept {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+constexpr std::uint32_t random_bits(std::uint32_t key, std::uint32_t index) noexcept {
+  return mix32(key + index * 0x9e3779b9u);
+}
+// The key of one step of one slot of one tensor: different for every step, slot and tensor.
+constexpr std::uint32_t rounding_key(std::uint64_t seed, std::int64_t step, std::uint32_t slot) noexcept {
+  return mix32(static_cast<std::uint32_t>(seed) ^ mix32(static_cast<std::uint32_t>(seed >> 32) + 0x632be59bu) ^
+               mix32(static_cast<std::uint32_t>(step) * 0x9e3779b9u + slot));
+}
+
+// How values are rounded to the narrow type: nearest (even, for bfloat16), or stochastically with `key`.
+struct Rounding {
+  bool stochastic = false;
+  std::uint32_t key = 0;
+};
+
+// One state slot as the block loop sees it: its storage (bfloat16 bits, or uint8 codes), the absmax of
+// its first block (int8 only), which map it uses, and how it is rounded. Both pointers point at the
+// element (block) where the loop starts.
+struct StateRef {
+  void* data = nullptr;
+  float* absmax = nullptr;
+  bool is_signed = true;
+  Rounding rounding;
+};
+
+namespace reference {
+
+// The code nearest to y: the number of thresholds below y (a binary search; NaN gives 0).
+inline std::uint8_t nearest_code(float y, const float* thresholds) noexcept {
+  unsigned index = 0;
+  for (unsigned step = 128; step >= 1; step >>= 1) {
+    if (y > thresholds[index + step - 1]) index += step;
+  }
+  return static_cast<std::uint8_t>(index);
+}
+// The floor code c (map[c] <= y, or 0 below map[0]), rounded up to c + 1 when u * (map[c+1] - map[c]) <
+// y - map[c], u = (bits >> 8) / 2^24 in [0, 1): up with probability (y - map[c]) / (map[c+1] - map[c]).
+inline std::uint8_t stochastic_code(float y, const float* map, std::uint32_t bits) noexcept {
+  unsigned index = 0;
+  for (unsigned step = 128; step >= 1; step >>= 1) {
+    if (map[index + step] <= y) index += step;
+  }
+  const float lo = map[index], hi = map[index < 255 ? index + 1 : 255];
+  const float u = static_cast<float>(bits >> 8) * 0x1p-24f;
+  return static_cast<std::uint8_t>(index + (u * (hi - lo) < y - lo ? 1 : 0));
+}
+// The block's absmax: max |x|, or NaN when a value is NaN or infinite.
+inline float block_absmax(const float* x, std::size_t n) noexcept {
+  float top = 0.0f;
+  bool finite = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float a = x[i] < 0.0f ? -x[i] : x[i];
+    finite &= a <= 3.40282347e+38f;
+    top = a > top ? a : top;
+  }
+  return finite ? top : __builtin_nanf("");
+}
+// x / absmax, the value a code stands for (0 for a block of zeros).
+inline float normalized(float x, float absmax) noexcept { return absmax > 0.0f ? x / absmax : 0.0f; }
+
+// Quantizes x[0, n) (n <= 256, one block; `first` is the index of x[0] in its tensor, for stochastic
+// rounding) into codes and returns the block's absmax (NaN when it is not finite).
+float quantize_block(const float* x, std::size_t n, bool is_signed, Rounding rounding, std::uint32_t first,
+                     std::uint8_t* codes);
+void dequantize_block(const std::uint8_t* codes, std::size_t n, bool is_signed, float absmax, float* out);
+
+// Whole tensors: n elements, blocks_of(n) absmax values.
+void quantize_blockwise(const float* x, std::size_t n, bool is_signed, Rounding rounding, std::uint8_t* codes,
+                        float* absmax);
+void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, std::size_t n, bool is_signed, float* out);
+
+// bfloat16 bits of float32 values: round to nearest even (NaN stays a quiet NaN), or stochastically
+// (add 16 random bits below the kept ones, then truncate). `first` as above.
+std::uint16_t to_bfloat16(float x, Rounding rounding, std::uint32_t index) noexcept;
+float from_bfloat16(std::uint16_t bits) noexcept;
+
+// The block loop: for each block [b, b + 256) of [0, n) (`first`, the index of element 0 in its tensor,
+// is a multiple of 256), copies the slots' values to float32 buffers, calls update(b, len, buffers) for
+// the rule's float32 update of those elements, then stores the buffers back in the slots' dtype. The
+// vector form (quantize-inl.h) does the same with vector conversions.
+template <class Update>
+void with_float_state(StateDtype dtype, std::size_t n, std::uint32_t first, StateRef* slots, std::size_t count,
+                      const Update& update) {
+  alignas(64) float buffers[3][kBlock];
+  float* views[3] = {buffers[0], buffers[1], buffers[2]};
+  for (std::size_t b = 0; b < n; b += kBlock) {
+    const std::size_t len = n - b < kBlock ? n - b : kBlock;
+    const std::uint32_t index = first + static_cast<std::uint32_t>(b);
+    for (std::size_t s = 0; s < count; ++s) {
+      if (dtype == StateDtype::Int8) {
+        dequantize_block(static_cast<const std::uint8_t*>(slots[s].data) + b, len, slots[s].is_signed,
+                         slots[s].absmax[b / kBlock], views[s]);
+      } else {
+        const auto* bits = static_cast<const std::uint16_t*>(slots[s].data) + b;
+        for (std::size_t i = 0; i < len; ++i) views[s][i] = from_bfloat16(bits[i]);
+      }
+    }
+    update(b, len, views);
+    for (std::size_t s = 0; s < count; ++s) {
+      if (dtype == StateDtype::Int8) {
+        slots[s].absmax[b / kBlock] = quantize_block(views[s], len, slots[s].is_signed, slots[s].rounding, index,
+                                                     static_cast<std::uint8_t*>(slots[s].data) + b);
+      } else {
+        auto* bits = static_cast<std::uint16_t*>(slots[s].data) + b;
+        for (std::size_t i = 0; i < len; ++i) bits[i] = to_bfloat16(views[s][i], slots[s].rounding, index + static_cast<std::uint32_t>(i));
+      }
+    }
+  }
+}
+
+}  // namespace reference
+
+// The vector forms of the whole-tensor conversions (dispatched to the best instruction set), bitwise equal
+// to the reference's.
+namespace kernels {
+void quantize_blockwise(const float* x, std::size_t n, bool is_signed, Rounding rounding, std::uint8_t* codes,
+                        float* absmax);
+void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, std::size_t n, bool is_signed, float* out);
+void to_bfloat16(const float* x, std::size_t n, Rounding rounding, std::uint32_t first, std::uint16_t* out);
+void from_bfloat16(const std::uint16_t* bits, std::size_t n, float* out);
+}  // namespace kernels
+
+}  // namespace descent::lowbit

@@ -1,0 +1,216 @@
+// 8-bit block-wise quantization and bfloat16 rounding (src/lowbit/quantize.hpp): the maps and codes
+// against the NumPy reference written from the paper (tests/reference/generate_quantize.py), every block
+// size edge, the error bound, stochastic rounding's mean, NaN and infinity, and the vector kernels against
+// the scalar reference on every instruction set.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.hpp"
+#include "lowbit/quantize.hpp"
+#include "support/safetensors_reader.hpp"
+
+namespace descent {
+namespace {
+
+using lowbit::Rounding;
+
+const testing::SafetensorsFile& reference_file() {
+  static const testing::SafetensorsFile file =
+      testing::read_safetensors(std::string(DESCENT_REFERENCE_DIR) + "/quantize.safetensors");
+  return file;
+}
+
+template <class T>
+std::vector<T> tensor(const std::string& name) {
+  const auto& t = reference_file().tensors.at(name);
+  std::vector<T> out(t.bytes.size() / sizeof(T));
+  std::memcpy(out.data(), t.bytes.data(), t.bytes.size());
+  return out;
+}
+
+constexpr std::size_t kEdgeSizes[] = {1, 255, 256, 257, 4095, 4096, 4097};
+constexpr std::uint32_t kKey = 0x12345678;  // the generator's stochastic_key
+
+::testing::AssertionResult same_bits(const void* a, const void* b, std::size_t bytes) {
+  if (std::memcmp(a, b, bytes) == 0) return ::testing::AssertionSuccess();
+  for (std::size_t i = 0; i < bytes; ++i) {
+    if (static_cast<const unsigned char*>(a)[i] != static_cast<const unsigned char*>(b)[i]) {
+      return ::testing::AssertionFailure() << "first difference at byte " << i << " of " << bytes;
+    }
+  }
+  return ::testing::AssertionFailure();
+}
+
+TEST(Quantize, MapsMatchTheNumpyReference) {
+  for (const bool is_signed : {true, false}) {
+    const auto expected = tensor<float>(is_signed ? "map/signed" : "map/unsigned");
+    ASSERT_EQ(expected.size(), 256u);
+    EXPECT_TRUE(same_bits(expected.data(), lowbit::dynamic_map(is_signed).data(), 256 * sizeof(float)));
+  }
+}
+
+TEST(Quantize, ReferenceMatchesNumpyAtEveryBlockEdge) {
+  for (const std::size_t n : kEdgeSizes) {
+    const auto x = tensor<float>("x/" + std::to_string(n));
+    ASSERT_EQ(x.size(), n);
+    for (const bool is_signed : {true, false}) {
+      SCOPED_TRACE("n = " + std::to_string(n) + (is_signed ? ", signed" : ", unsigned"));
+      const std::string prefix = (is_signed ? "signed/" : "unsigned/") + std::to_string(n) + "/";
+      std::vector<float> input = x;
+      if (!is_signed) for (float& v : input) v = std::fabs(v);
+      std::vector<std::uint8_t> codes(n);
+      std::vector<float> absmax(lowbit::blocks_of(n)), back(n);
+      lowbit::reference::quantize_blockwise(input.data(), n, is_signed, {}, codes.data(), absmax.data());
+      const auto want_codes = tensor<std::uint8_t>(prefix + "codes");
+      const auto want_absmax = tensor<float>(prefix + "absmax");
+      ASSERT_EQ(want_absmax.size(), absmax.size());
+      EXPECT_TRUE(same_bits(want_codes.data(), codes.data(), n)) << "codes";
+      EXPECT_TRUE(same_bits(want_absmax.data(), absmax.data(), absmax.size() * 4)) << "absmax";
+      lowbit::reference::dequantize_blockwise(codes.data(), absmax.data(), n, is_signed, back.data());
+      const auto want_back = tensor<float>(prefix + "dequantized");
+      EXPECT_TRUE(same_bits(want_back.data(), back.data(), n * 4)) << "dequantized";
+      lowbit::reference::quantize_blockwise(input.data(), n, is_signed, {true, kKey}, codes.data(), absmax.data());
+      const auto want_stochastic = tensor<std::uint8_t>(prefix + "stochastic_codes");
+      EXPECT_TRUE(same_bits(want_stochastic.data(), codes.data(), n)) << "stochastic codes";
+    }
+  }
+}
+
+TEST(Quantize, BFloat16MatchesTorch) {
+  for (const std::size_t n : kEdgeSizes) {
+    const auto x = tensor<float>("x/" + std::to_string(n));
+    const auto want = tensor<std::uint16_t>("bfloat16/" + std::to_string(n));
+    std::vector<std::uint16_t> got(n);
+    for (std::size_t i = 0; i < n; ++i) got[i] = lowbit::reference::to_bfloat16(x[i], {}, static_cast<std::uint32_t>(i));
+    EXPECT_TRUE(same_bits(want.data(), got.data(), n * 2)) << "n = " << n;
+  }
+}
+
+// Nearest rounding is off by at most half the widest gap of the map, times the block's absmax; at the
+// signed map's lower end -absmax is stored as map[0] = -0.99297 (the map has +1 but not -1).
+TEST(Quantize, ErrorIsWithinHalfTheWidestGap) {
+  for (const bool is_signed : {true, false}) {
+    const auto& map = lowbit::dynamic_map(is_signed);
+    double bound = 1.0 + map[0];  // -1 -> map[0] (signed); 1 + 0 for unsigned, no tighter than the gaps below
+    if (!is_signed) bound = 0.0;
+    for (std::size_t k = 0; k + 1 < 256; ++k) bound = std::max(bound, (double(map[k + 1]) - map[k]) / 2.0);
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal;
+    for (const std::size_t n : kEdgeSizes) {
+      std::vector<float> x(n);
+      for (float& v : x) v = is_signed ? normal(rng) : std::fabs(normal(rng));
+      std::vector<std::uint8_t> codes(n);
+      std::vector<float> absmax(lowbit::blocks_of(n)), back(n);
+      lowbit::reference::quantize_blockwise(x.data(), n, is_signed, {}, codes.data(), absmax.data());
+      lowbit::reference::dequantize_blockwise(codes.data(), absmax.data(), n, is_signed, back.data());
+      for (std::size_t i = 0; i < n; ++i) {
+        const double a = absmax[i / lowbit::kBlock];
+        // + 1e-7: the float32 rounding of map[code] * absmax
+        ASSERT_LE(std::fabs(double(back[i]) - x[i]), (bound + 1e-7) * a) << "element " << i << " of " << n;
+      }
+    }
+    // What the bound is: 0.70% of absmax signed (-1 is stored as -0.99297), 0.35% unsigned.
+    EXPECT_LT(bound, is_signed ? 0.0071 : 0.0036);
+  }
+}
+
+// Stochastic rounding is unbiased: averaged over many keys a value reads back as itself.
+TEST(Quantize, StochasticRoundingIsUnbiased) {
+  const float x[2] = {1.0f, 0.3f};  // absmax 1: 0.3 lies between two codes of the unsigned map
+  double sum = 0.0;
+  constexpr int kTrials = 20000;
+  int distinct_up = 0;
+  for (int t = 0; t < kTrials; ++t) {
+    std::uint8_t codes[2];
+    float absmax, back[2];
+    absmax = lowbit::reference::quantize_block(x, 2, false, {true, lowbit::mix32(static_cast<std::uint32_t>(t))}, 0, codes);
+    lowbit::reference::dequantize_block(codes, 2, false, absmax, back);
+    sum += back[1];
+    distinct_up += back[1] > 0.3f;
+  }
+  EXPECT_NEAR(sum / kTrials, 0.3, 2e-4);  // the gap around 0.3 is about 0.007: sd of the mean ~2.5e-5
+  EXPECT_GT(distinct_up, 0);
+  EXPECT_LT(distinct_up, kTrials);
+}
+
+// A NaN or an infinity makes its block's absmax NaN, so that the block reads back as NaN; other blocks
+// are untouched. An all-zero block reads back as zeros.
+TEST(Quantize, NonFiniteValuesPoisonOnlyTheirBlock) {
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity()}) {
+    const std::size_t n = 3 * lowbit::kBlock;
+    std::vector<float> x(n, 0.5f), back(n);
+    for (std::size_t i = 2 * lowbit::kBlock; i < n; ++i) x[i] = 0.0f;
+    x[300] = bad;
+    std::vector<std::uint8_t> codes(n);
+    std::vector<float> absmax(3);
+    lowbit::reference::quantize_blockwise(x.data(), n, true, {}, codes.data(), absmax.data());
+    EXPECT_EQ(absmax[0], 0.5f);
+    EXPECT_TRUE(std::isnan(absmax[1]));
+    EXPECT_EQ(absmax[2], 0.0f);
+    lowbit::reference::dequantize_blockwise(codes.data(), absmax.data(), n, true, back.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i < lowbit::kBlock) ASSERT_EQ(back[i], 0.5f) << i;
+      else if (i < 2 * lowbit::kBlock) ASSERT_TRUE(std::isnan(back[i])) << i;
+      else ASSERT_EQ(back[i], 0.0f) << i;
+    }
+  }
+}
+
+// The vector kernels give the reference's bits on every instruction set, for both roundings, at every
+// block edge and at sizes that are not a whole number of vectors.
+TEST(Quantize, KernelsMatchTheReferenceOnEveryTarget) {
+  const auto targets = kernels::available_targets();
+  ASSERT_FALSE(targets.empty());
+  std::mt19937 rng(99);
+  std::normal_distribution<float> normal;
+  for (const auto& [bits, name] : targets) {
+    SCOPED_TRACE("target " + name);
+    kernels::use_only_target(bits);
+    for (const std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{17}, std::size_t{255}, std::size_t{256},
+                                std::size_t{257}, std::size_t{4095}, std::size_t{4097}}) {
+      std::vector<float> x(n);
+      for (float& v : x) v = normal(rng) * std::pow(10.0f, std::uniform_real_distribution<float>(-7, 1)(rng));
+      if (n > 20) x[13] = std::numeric_limits<float>::quiet_NaN();
+      if (n > 300) x[290] = std::numeric_limits<float>::infinity();
+      for (const bool is_signed : {true, false}) {
+        std::vector<float> input = x;
+        if (!is_signed) for (float& v : input) v = std::fabs(v);
+        for (const bool stochastic : {false, true}) {
+          SCOPED_TRACE("n = " + std::to_string(n) + (is_signed ? " signed" : " unsigned") + (stochastic ? " stochastic" : ""));
+          const Rounding r{stochastic, 0xabcdef01u};
+          std::vector<std::uint8_t> ca(n), cb(n);
+          std::vector<float> aa(lowbit::blocks_of(n)), ab(lowbit::blocks_of(n)), da(n), db(n);
+          lowbit::kernels::quantize_blockwise(input.data(), n, is_signed, r, ca.data(), aa.data());
+          lowbit::reference::quantize_blockwise(input.data(), n, is_signed, r, cb.data(), ab.data());
+          EXPECT_TRUE(same_bits(ca.data(), cb.data(), n)) << "codes";
+          EXPECT_TRUE(same_bits(aa.data(), ab.data(), aa.size() * 4)) << "absmax";
+          lowbit::kernels::dequantize_blockwise(cb.data(), ab.data(), n, is_signed, da.data());
+          lowbit::reference::dequantize_blockwise(cb.data(), ab.data(), n, is_signed, db.data());
+          EXPECT_TRUE(same_bits(da.data(), db.data(), n * 4)) << "dequantized";
+        }
+      }
+      for (const bool stochastic : {false, true}) {
+        const Rounding r{stochastic, 0x5eedu};
+        std::vector<std::uint16_t> ba(n), bb(n);
+        std::vector<float> fa(n), fb(n);
+        lowbit::kernels::to_bfloat16(x.data(), n, r, 512, ba.data());
+        for (std::size_t i = 0; i < n; ++i) bb[i] = lowbit::reference::to_bfloat16(x[i], r, 512 + static_cast<std::uint32_t>(i));
+        EXPECT_TRUE(same_bits(ba.data(), bb.data(), n * 2)) << "bfloat16, stochastic " << stochastic;
+        lowbit::kernels::from_bfloat16(bb.data(), n, fa.data());
+        for (std::size_t i = 0; i < n; ++i) fb[i] = lowbit::reference::from_bfloat16(bb[i]);
+        EXPECT_TRUE(same_bits(fa.data(), fb.data(), n * 4));
+      }
+    }
+  }
+  kernels::use_only_target(0);
+}
+
+}  // namespace
+}  // namespace descent
