@@ -251,10 +251,13 @@ template void adamw_schedule_free<double>(const ScheduleFreeStep&, double*, cons
 namespace descent::registry {
 namespace {
 
+// Training rates: the best after one epoch of the Fashion-MNIST MLP (784-256-10, batch 128, seed 1) of
+// SGD 0.1, 0.3, 1, 2, 3 (79.6%, 82.7%, 85.7%, 85.4%, 84.7%) and AdamW 1e-3, 2.5e-3, 5e-3, 1e-2 (84.0%,
+// 85.7%, 86.6%, 86.9%; 5e-3 kept, a margin for longer runs).
 constexpr OptimizerPreset kSGDPresets[] = {
-    {"sgdschedulefree", "sgdschedulefree", {}, "Schedule-Free SGD, momentum 0.9 (eval at x)", 0.1}};
+    {"sgdschedulefree", "sgdschedulefree", {}, "Schedule-Free SGD, momentum 0.9 (eval at x)", 1.0}};
 constexpr OptimizerPreset kAdamWPresets[] = {
-    {"adamwschedulefree", "adamwschedulefree", {}, "Schedule-Free AdamW (0.9, 0.999) (eval at x)", 2.5e-3}};
+    {"adamwschedulefree", "adamwschedulefree", {}, "Schedule-Free AdamW (0.9, 0.999) (eval at x)", 5e-3}};
 constexpr MemoryPass kSGDRoof[] = {{1, 3}};    // g read; w (y), z and x updated
 constexpr MemoryPass kAdamWRoof[] = {{1, 4}};  // g read; w (y), z, exp_avg_sq and x updated
 constexpr Entry kEntries[] = {
