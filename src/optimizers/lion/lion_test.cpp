@@ -7,6 +7,7 @@
 
 #include "descent/optimizers/lion.hpp"
 #include "optimizers/lion/lion_reference.hpp"
+#include "support/expect_throw.hpp"
 #include "support/kernel_check.hpp"
 #include "support/quadratic.hpp"
 
@@ -42,6 +43,16 @@ TEST(Lion, ZeroInterpolationMovesNothingAndTheRestMoveByLr) {
   EXPECT_EQ(w[1], 0.875);
   EXPECT_EQ(w[2], 1.125);
   EXPECT_EQ(lion.state<double>("w", "exp_avg")[0], 0.0);
+}
+
+// Out-of-range options are refused with their value named, changing nothing.
+TEST(Lion, OptionsOutOfRangeAreNamed) {
+  EXPECT_THROW_WITH(LionOptions().betas(0.9, 1.0), InvalidArgument, "option 'beta2' = 1 is out of range");
+  EXPECT_THROW_WITH(LionOptions().weight_decay(-0.1), InvalidArgument, "option 'weight_decay' = -0.1");
+  std::vector<float> w{1.0f}, g{1.0f};
+  Lion lion({Parameter("w", std::span(w), std::span(g))});
+  EXPECT_THROW_WITH(lion.group(0).options().set("lr", -1.0), InvalidArgument, "option 'lr' = -1 is out of range");
+  EXPECT_EQ(lion.options().lr(), 1e-4);
 }
 
 }  // namespace

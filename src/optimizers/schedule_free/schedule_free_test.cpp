@@ -73,6 +73,8 @@ TEST(SGDScheduleFree, EvalSwapsTheAverageInExactly) {
   EXPECT_THROW_WITH(opt.step(), InvalidArgument, "SGDScheduleFree: step() while the averages x (eval mode)");
   EXPECT_EQ(w, x_values);  // nothing changed
   EXPECT_EQ(opt.step_count("w"), 2);
+  EXPECT_EQ(opt.state<double>("w", "x")[0], y[0]);
+  EXPECT_EQ(opt.scalar_state("w", "weight_sum"), 0.5);
   opt.train();
   EXPECT_EQ(w, y);
 }
