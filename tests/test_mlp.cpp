@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "descent/minimize.hpp"
 #include "descent/nn/mlp.hpp"
+#include "descent/optimizers/schedule_free.hpp"
 
 namespace descent {
 namespace {
@@ -153,6 +155,29 @@ TEST(Train, FashionMnistMlpWithAdamOneEpoch) {
   std::printf("fashion-mnist 784-256-10, Adam: test accuracy %.4f after 1 epoch (%.2f s)\n",
               history.back().test_accuracy, history.back().epoch_seconds);
   EXPECT_GE(history.back().test_accuracy, 0.82);
+}
+
+// An optimizer that evaluates at an average (Schedule-Free's x) is evaluated with it in the parameters,
+// and trains on with y back in them.
+TEST(Train, EvaluatesScheduleFreeAtItsAverage) {
+  const nn::TrainTest data = nn::make_spirals(400, 200);
+  nn::MLPConfig model;
+  model.layers = {2, 8, 2};
+  nn::MLP<float> mlp(model);
+  nn::TrainConfig config;
+  config.optimizer = "adamwschedulefree";
+  config.options = {{"lr", 0.01}};
+  config.epochs = 2;
+  config.batch_size = 50;
+  std::unique_ptr<Optimizer> optimizer;
+  const auto history = nn::train(mlp, data.train, data.test, config, {}, &optimizer);
+  auto& schedule_free = dynamic_cast<AdamWScheduleFree&>(*optimizer);
+  EXPECT_FALSE(schedule_free.using_average());
+  const nn::Evaluation at_y = nn::evaluate(mlp, data.test);
+  schedule_free.eval();
+  const nn::Evaluation at_x = nn::evaluate(mlp, data.test);
+  EXPECT_EQ(history.back().test_loss, at_x.loss);
+  EXPECT_NE(history.back().test_loss, at_y.loss);
 }
 
 }  // namespace

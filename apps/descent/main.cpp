@@ -128,7 +128,7 @@ CLI::Validator positive_real() {
 
 void print_list(std::ostream& out) {
   out << "Optimizer presets (descent compare --optimizers NAME,...):\n";
-  for (const cli::Preset& p : cli::presets()) out << "  " << std::left << std::setw(14) << p.name << p.description << "\n";
+  for (const cli::Preset& p : cli::presets()) out << "  " << std::left << std::setw(19) << p.name << p.description << "\n";
   out << "\nLibrary optimizers (descent options NAME):\n ";
   for (const auto name : optimizer_names()) out << " " << name;
   out << "\n\nTest functions (descent compare --function NAME):\n";

@@ -8,7 +8,22 @@
 //   descent::Composite opt(std::move(parts));
 //   descent::StepLR schedule(opt, 30);              // schedules apply to every group, each from its own lr
 //
-//   // An exponential moving average of the weights around any optimizer, swapped in for evaluation.
+//   // An optimizer that keeps an average of the weights for evaluation (EMA, ScheduleFreeSGD,
+// ScheduleFreeAdamW): use_average(true) swaps the averages into the parameters' memory, use_average(false)
+// swaps the trained values back (bit for bit); step() refuses while the averages are in, and checkpoints
+// record which values are in the parameters. A training loop evaluates through this interface
+// (descent::nn::train does).
+class Averaging {
+ public:
+  // Does nothing when already in that state; parameters that have not stepped yet keep their values.
+  virtual void use_average(bool on) = 0;
+  virtual bool using_average() const noexcept = 0;
+
+ protected:
+  ~Averaging() = default;
+};
+
+// An exponential moving average of the weights around any optimizer, swapped in for evaluation.
 //   descent::EMA ema(std::make_unique<descent::Adam>(params), 0.999);
 //   ema.step();  ...  ema.use_average(true); evaluate(); ema.use_average(false);
 #pragma once
@@ -16,6 +31,7 @@
 #include <memory>
 #include <vector>
 
+#include "descent/detail/average_swap.hpp"
 #include "descent/optimizer.hpp"
 
 namespace descent {
@@ -37,6 +53,21 @@ class Composite final : public Optimizer {
   std::uint32_t slots_needed(const Options& options) const override;
 };
 
+// An optimizer that keeps an average of the weights for evaluation (EMA, ScheduleFreeSGD,
+// ScheduleFreeAdamW): use_average(true) swaps the averages into the parameters' memory, use_average(false)
+// swaps the trained values back (bit for bit); step() refuses while the averages are in, and checkpoints
+// record which values are in the parameters. A training loop evaluates through this interface
+// (descent::nn::train does).
+class Averaging {
+ public:
+  // Does nothing when already in that state; parameters that have not stepped yet keep their values.
+  virtual void use_average(bool on) = 0;
+  virtual bool using_average() const noexcept = 0;
+
+ protected:
+  ~Averaging() = default;
+};
+
 // An exponential moving average of the parameters (Polyak averaging, as torch.optim.swa_utils'
 // AveragedModel keeps one with an EMA averaging function): after every step of the base optimizer, for
 // each parameter that stepped,
@@ -44,7 +75,7 @@ class Composite final : public Optimizer {
 // use_average(true) swaps the averages into the parameters' memory (for evaluation), use_average(false)
 // swaps the trained values back; step() refuses to run while the averages are in. The average is the
 // slot "ema" of every parameter; checkpoints save it, the decay and which values are in the parameters.
-class EMA final : public Optimizer {
+class EMA final : public Optimizer, public Averaging {
  public:
   explicit EMA(std::unique_ptr<Optimizer> base, double decay = 0.999);
   EMA(EMA&&) noexcept = default;
@@ -53,10 +84,8 @@ class EMA final : public Optimizer {
   double decay() const noexcept { return decay_; }
   // Throws InvalidArgument for a decay outside [0, 1).
   void set_decay(double decay);
-  // Swaps the averages into the parameters' memory (true) or the trained values back (false). Parameters
-  // that have not stepped yet keep their values. Does nothing when already in that state.
-  void use_average(bool on);
-  bool using_average() const noexcept { return swapped_; }
+  void use_average(bool on) override;
+  bool using_average() const noexcept override { return swap_.on(); }
 
  private:
   void plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) override;
@@ -67,7 +96,7 @@ class EMA final : public Optimizer {
   std::function<void()> load_extra(const StateDict& dict) override;
 
   double decay_;
-  bool swapped_ = false;
+  detail::AverageSwap swap_{"EMA", "the averages", "ema_average_in_parameters"};
 };
 
 }  // namespace descent

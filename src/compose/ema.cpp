@@ -42,12 +42,7 @@ void EMA::plan(const Options&, std::span<Record* const>, std::vector<Task>&) {
 
 std::uint32_t EMA::slots_needed(const Options&) const { return 0; }
 
-void EMA::check_step() const {
-  if (swapped_) {
-    throw InvalidArgument("EMA: step() while the averages are in the parameters (call use_average(false) first); "
-                          "nothing was changed");
-  }
-}
+void EMA::check_step() const { swap_.check_step(); }
 
 void EMA::after_step(std::span<Record* const> records) {
   std::vector<Task> tasks;
@@ -75,56 +70,32 @@ void EMA::after_step(std::span<Record* const> records) {
 
 void EMA::use_average(bool on) {
   const auto use = exclusive_use("use_average()");
-  if (on == swapped_) return;
-  for (Record& r : records()) {
+  swap_.set(on, records(), [this](Record& r) -> void* {
     const std::size_t slot_index = wrapper_slot_base(r);
-    if (!r.slots[slot_index].ready) continue;
-    visit_dtype(r.param.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      T* average = slot<T>(r, slot_index);
-      auto values = r.param.template value<T>();
-      std::swap_ranges(values.begin(), values.end(), average);
-    });
-  }
-  swapped_ = on;
+    if (!r.slots[slot_index].ready) return nullptr;  // not stepped yet: no average
+    void* average = nullptr;
+    visit_dtype(r.param.dtype(), [&](auto tag) { average = slot<decltype(tag)>(r, slot_index); });
+    return average;
+  });
 }
 
 void EMA::save_extra(StateDict& dict) const {
-  // While the averages are in the parameters, the "ema" slots hold the trained values: without the
-  // parameters' values the dictionary could not tell the two apart on loading.
-  const bool with_parameters = std::any_of(dict.tensors.begin(), dict.tensors.end(),
-                                           [](const auto& entry) { return entry.first.starts_with("param/"); });
-  if (swapped_ && !with_parameters) {
-    throw InvalidArgument("EMA: state_dict() without the parameters' values while the averages are in the parameters "
-                          "(call state_dict(true), or use_average(false) first)");
-  }
+  swap_.save(dict);
   dict.metadata["ema_decay"] = format_number(decay_);
-  dict.metadata["ema_average_in_parameters"] = swapped_ ? "true" : "false";
 }
 
 std::function<void()> EMA::load_extra(const StateDict& dict) {
-  if (swapped_) {
-    throw InvalidArgument("EMA: load_state_dict() while the averages are in the parameters (call use_average(false) "
-                          "first, so that the trained values are not lost)");
-  }
+  const bool swapped = swap_.load(dict);
   const auto decay = dict.metadata.find("ema_decay");
-  const auto in = dict.metadata.find("ema_average_in_parameters");
-  if (decay == dict.metadata.end() || in == dict.metadata.end()) {
-    throw InvalidArgument("EMA: the dictionary lacks metadata 'ema_decay' or 'ema_average_in_parameters'");
-  }
+  if (decay == dict.metadata.end()) throw InvalidArgument("EMA: the dictionary lacks metadata 'ema_decay'");
   double value = 0.0;
   const auto [ptr, ec] = std::from_chars(decay->second.data(), decay->second.data() + decay->second.size(), value);
   if (ec != std::errc() || ptr != decay->second.data() + decay->second.size() || !(value >= 0.0 && value < 1.0)) {
     throw InvalidArgument("EMA: metadata 'ema_decay' = '" + decay->second.substr(0, 100) + "' is not a decay in [0, 1)");
   }
-  if (in->second != "true" && in->second != "false") {
-    throw InvalidArgument("EMA: metadata 'ema_average_in_parameters' = '" + in->second.substr(0, 100) +
-                          "' is not true or false");
-  }
-  const bool swapped = in->second == "true";
   return [this, value, swapped] {
     decay_ = value;
-    swapped_ = swapped;
+    swap_.commit(swapped);
   };
 }
 

@@ -7,6 +7,7 @@
 
 #include "checkpoint/json.hpp"
 #include "descent/checkpoint.hpp"
+#include "descent/compose.hpp"
 #include "descent/error.hpp"
 #include "descent/factory.hpp"
 
@@ -456,7 +457,18 @@ std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, con
     }
     const double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     training_seconds += epoch_seconds;
-    const Evaluation test = evaluate(model, test_set);
+    // An optimizer that evaluates at an average of the weights (Schedule-Free's x, an EMA's) has it
+    // swapped in for the evaluation and the trained values swapped back, bit for bit, before training on.
+    auto* averaging = dynamic_cast<Averaging*>(optimizer.get());
+    if (averaging) averaging->use_average(true);
+    Evaluation test{};
+    try {
+      test = evaluate(model, test_set);
+    } catch (...) {
+      if (averaging) averaging->use_average(false);
+      throw;
+    }
+    if (averaging) averaging->use_average(false);
     run.history.push_back({epoch, run.steps, run.epoch_loss_sum / static_cast<double>(run.epoch_batches), test.loss,
                            test.accuracy, training_seconds, epoch_seconds, run.epoch_lr});
     run.epoch_loss_sum = 0.0;

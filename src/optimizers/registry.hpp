@@ -48,7 +48,7 @@ constexpr Entry entry(std::string_view name, std::span<const OptimizerPreset> pr
 std::span<const Entry> all();
 
 // Each folder's entries (adam/ holds Adam and AdamW).
-#define DESCENT_OPTIMIZER_FOLDERS(X) X(sgd) X(adagrad) X(adadelta) X(rmsprop) X(adam) X(adamax) X(nadam) X(radam) X(lars) X(lamb) X(rprop) X(asgd) X(adafactor)
+#define DESCENT_OPTIMIZER_FOLDERS(X) X(sgd) X(adagrad) X(adadelta) X(rmsprop) X(adam) X(adamax) X(nadam) X(radam) X(lars) X(lamb) X(rprop) X(asgd) X(adafactor) X(lion) X(schedule_free)
 #define DESCENT_DECLARE_FOLDER(folder) std::span<const Entry> folder();
 DESCENT_OPTIMIZER_FOLDERS(DESCENT_DECLARE_FOLDER)
 #undef DESCENT_DECLARE_FOLDER
