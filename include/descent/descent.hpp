@@ -15,6 +15,7 @@
 #include "descent/optimizers/adamax.hpp"
 #include "descent/optimizers/lamb.hpp"
 #include "descent/optimizers/lars.hpp"
+#include "descent/optimizers/muon.hpp"
 #include "descent/optimizers/nadam.hpp"
 #include "descent/optimizers/radam.hpp"
 #include "descent/optimizers/rmsprop.hpp"
