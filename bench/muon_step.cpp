@@ -1,7 +1,8 @@
 // Muon's step beside AdamW's, and its Newton-Schulz products' rate beside plain sgemm, in ONE run:
 //   1. one step of muon_with_aux_adamw (Muon for the weights, AdamW for the biases) and of AdamW on the
 //      784-256-10 MLP's parameters (weights [256, 784] and [10, 256], biases [256] and [10]);
-//   2. the same on one [big, big] matrix (default 4096);
+//      then SOAP's step and state bytes on the same parameters;
+//   2. Muon and AdamW on one [big, big] matrix (default 4096);
 //   3. the Newton-Schulz iteration alone (5 steps) on [256, 784] and [big, big], in GFLOP/s
 //      (4 m^2 n + 2 m^3 flops per iteration), beside cblas_sgemm of [big, big] x [big, big] (2 big^3 flops):
 //      the machine's sgemm rate with OpenBLAS's threads.
@@ -78,6 +79,26 @@ void step_pair(const char* set, const std::vector<std::pair<std::string, std::ve
   std::fflush(stdout);
 }
 
+// SOAP's step on the same set (its first step, which only builds the preconditioners, is the warm-up;
+// the timed ones are plain steps, refreshes every 10 of them included in proportion when repeats >= 10).
+void soap_step(const std::vector<std::pair<std::string, std::vector<std::int64_t>>>& specs, int repeats) {
+  auto ts = tensors(specs);
+  descent::SOAP soap(params(ts));
+  soap.set_nonfinite_policy(descent::NonFinitePolicy::Propagate);
+  soap.step();  // the first step: eigendecompositions only
+  const double seconds = median_seconds(repeats, [&] { soap.step(); });
+  std::size_t state = 0;
+  for (const Tensor& t : ts) {
+    for (const auto slot : soap.slot_names()) {
+      std::size_t n = 4;
+      for (const auto d : soap.state_layout(t.name, slot).shape) n *= static_cast<std::size_t>(d);
+      state += n;
+    }
+  }
+  std::printf("{\"set\": \"mlp-784-256-10\", \"soap_step_s\": %.6g, \"soap_state_bytes\": %zu}\n", seconds, state);
+  std::fflush(stdout);
+}
+
 void newton_schulz_rate(std::size_t m, std::size_t n, int repeats) {
   std::mt19937 rng(2);
   std::normal_distribution<float> normal;
@@ -116,6 +137,8 @@ int main(int argc, char** argv) {
   const int repeats = argc > 2 ? std::stoi(argv[2]) : 5;
   step_pair("mlp-784-256-10", {{"layer1.weight", {256, 784}}, {"layer1.bias", {256}}, {"layer2.weight", {10, 256}},
                                {"layer2.bias", {10}}}, repeats);
+  soap_step({{"layer1.weight", {256, 784}}, {"layer1.bias", {256}}, {"layer2.weight", {10, 256}}, {"layer2.bias", {10}}},
+            repeats);
   step_pair("matrix", {{"w", {big, big}}}, repeats);
   sgemm_rate(static_cast<std::size_t>(big), repeats);
   newton_schulz_rate(256, 784, repeats);

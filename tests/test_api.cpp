@@ -244,7 +244,8 @@ TEST(Optimizer, EveryOptimizerIsBuiltByNameAndKeepsItsName) {
     }
     a.g = {1.0f};
     opt->step();
-    EXPECT_EQ(opt->step_count("a"), 1) << name;
+    opt->step();  // SOAP's first step only builds its preconditioners, as its reference does
+    EXPECT_EQ(opt->step_count("a"), 2) << name;
     EXPECT_LT(a.w[0], 1.0f) << name << " did not move downhill";
   }
 }

@@ -20,5 +20,6 @@
 #include "descent/optimizers/radam.hpp"
 #include "descent/optimizers/rmsprop.hpp"
 #include "descent/optimizers/sgd.hpp"
+#include "descent/optimizers/soap.hpp"
 #include "descent/parameter.hpp"
 #include "descent/schedule.hpp"

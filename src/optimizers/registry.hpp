@@ -53,7 +53,7 @@ constexpr Entry entry(std::string_view name, std::span<const OptimizerPreset> pr
 std::span<const Entry> all();
 
 // Each folder's entries (adam/ holds Adam and AdamW).
-#define DESCENT_OPTIMIZER_FOLDERS(X) X(sgd) X(adagrad) X(adadelta) X(rmsprop) X(adam) X(adamax) X(nadam) X(radam) X(lars) X(lamb) X(muon)
+#define DESCENT_OPTIMIZER_FOLDERS(X) X(sgd) X(adagrad) X(adadelta) X(rmsprop) X(adam) X(adamax) X(nadam) X(radam) X(lars) X(lamb) X(muon) X(soap)
 #define DESCENT_DECLARE_FOLDER(folder) std::span<const Entry> folder();
 DESCENT_OPTIMIZER_FOLDERS(DESCENT_DECLARE_FOLDER)
 #undef DESCENT_DECLARE_FOLDER

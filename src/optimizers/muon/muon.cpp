@@ -86,12 +86,6 @@ SlotLayout momentum_layout(const Parameter& p, const Options& options) {
 
 constexpr std::array<SlotSpec, 1> kSlots{{{"momentum_buffer", 0.0, momentum_layout}}};
 
-// torch's scalar lerp (aten/src/ATen/native/Lerp.h): exact at both ends.
-template <class T>
-T lerp(T from, T to, T weight) {
-  return std::abs(weight) < T(0.5) ? from + weight * (to - from) : to - (to - from) * (T(1) - weight);
-}
-
 // What one step of one [rows, cols] matrix needs, computed once in double.
 struct MuonStep {
   double decay;        // 1 - lr * weight_decay
@@ -122,8 +116,8 @@ void muon_update(const MuonStep& s, T* param, const T* grad, T* buf, std::size_t
   for (std::size_t i = 0; i < rows; ++i) {
     for (std::size_t j = 0; j < cols; ++j) {
       const std::size_t at = i * cols + j;
-      buf[at] = lerp(buf[at], grad[at], to_grad);
-      const T u = s.nesterov ? lerp(grad[at], buf[at], momentum) : buf[at];
+      buf[at] = detail::lerp(buf[at], grad[at], to_grad);
+      const T u = s.nesterov ? detail::lerp(grad[at], buf[at], momentum) : buf[at];
       x[tall ? j * rows + i : at] = u;
       sum_sq += static_cast<double>(u) * static_cast<double>(u);
     }
