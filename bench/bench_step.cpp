@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "descent/descent.hpp"
+#include "optimizers/registry.hpp"
 #include "split_parameters.hpp"
 
 namespace {
@@ -28,7 +29,9 @@ void bench_step(benchmark::State& state, const std::string& optimizer, descent::
 }
 
 const bool registered = [] {
-  for (const auto name : descent::optimizer_names()) {
+  for (const descent::registry::Entry& e : descent::registry::all()) {
+    if (e.benchmark.matrix) continue;  // Muon: bench/muon_step.cpp (1-D tensors would all go to its AdamW)
+    const std::string_view name = e.name;
     benchmark::RegisterBenchmark(("step/" + std::string(name)).c_str(), bench_step, std::string(name),
                                  descent::NonFinitePolicy::Raise)
         ->Args({1 << 16, 1})

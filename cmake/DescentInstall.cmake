@@ -1,7 +1,7 @@
 # Install rules and the package files that make find_package(descent) work: descent::descent (the
 # optimizers and checkpoints) in descentTargets.cmake, and the components descent::minimize and descent::nn
-# in descentMinimizeTargets.cmake and descentNNTargets.cmake, read only when a user asks for them (they
-# alone need OpenBLAS).
+# in descentMinimizeTargets.cmake and descentNNTargets.cmake, read only when a user asks for them. All
+# three need OpenBLAS (descent::descent for Muon's matrix products).
 include(CMakePackageConfigHelpers)
 
 install(TARGETS descent EXPORT descentTargets

@@ -33,9 +33,13 @@ TEST(Registry, EachEntryBuildsItsOwnOptimizer) {
     EXPECT_EQ(make_options(e.name)->optimizer(), options->optimizer());
     std::vector<float> w(3, 1.0f), g(3, 0.5f);
     const auto opt = e.build({Parameter("w", std::span(w), std::span(g))}, *options);
-    EXPECT_EQ(opt->group(0).options().optimizer(), options->optimizer());
+    // "muon" builds a Composite that gives this vector to its aux AdamW (muon_with_aux_adamw).
+    if (opt->name() != "Composite") {
+      EXPECT_EQ(opt->group(0).options().optimizer(), options->optimizer());
+    }
     opt->step();
-    EXPECT_NE(w[0], 1.0f) << "one step with a non-zero gradient moved nothing";
+    opt->step();  // SOAP's first step only builds its preconditioners, as its reference does
+    EXPECT_NE(w[0], 1.0f) << "two steps with a non-zero gradient moved nothing";
   }
 }
 
@@ -70,6 +74,10 @@ TEST(Registry, BenchmarksHaveValidOptionsAndARoof) {
     std::map<std::string, double> options;
     for (const auto& [name, value] : e.benchmark.options) options[std::string(name)] = value;
     EXPECT_NO_THROW(make_options(e.name, options));
+    if (e.benchmark.matrix) {  // no memory roof: its folder's own benchmark measures it
+      EXPECT_TRUE(e.benchmark.roof.empty());
+      continue;
+    }
     ASSERT_FALSE(e.benchmark.roof.empty());
     for (const registry::MemoryPass& pass : e.benchmark.roof) {
       EXPECT_GE(pass.reads, 0);

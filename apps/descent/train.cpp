@@ -158,7 +158,14 @@ std::unique_ptr<Scheduler> make_schedule(const std::string& name, Optimizer& opt
     OneCycleLRConfig config;
     config.max_lr = {lr};
     config.total_steps = static_cast<std::int64_t>(epochs * steps_per_epoch);
-    config.cycle_momentum = opt.group(0).options().has("beta1") || opt.group(0).options().has("momentum");
+    // Cycled when every group has the same momentum option (not in muon's Muon + AdamW, whose groups
+    // have "momentum" and "beta1": OneCycleLR cycles one option name).
+    const auto momentum_option = [&](std::size_t g) -> std::string_view {
+      const Options& o = opt.group(g).options();
+      return o.has("beta1") ? "beta1" : o.has("momentum") ? "momentum" : "";
+    };
+    config.cycle_momentum = !momentum_option(0).empty();
+    for (std::size_t g = 1; g < opt.num_groups(); ++g) config.cycle_momentum &= momentum_option(g) == momentum_option(0);
     return std::make_unique<OneCycleLR>(opt, config);
   }
   check_schedule(name);

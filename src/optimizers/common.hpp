@@ -109,6 +109,13 @@ inline T nan_max(T a, T b) {
   return a != a || b != b ? a + b : (a < b ? b : a);
 }
 
+// PyTorch's scalar lerp(from, to, weight) (aten/src/ATen/native/Lerp.h), exact at both ends: Muon's
+// momentum, SOAP's preconditioner averages.
+template <class T>
+inline T lerp(T from, T to, T weight) {
+  return std::abs(weight) < T(0.5) ? from + weight * (to - from) : to - (to - from) * (T(1) - weight);
+}
+
 // avg <- beta * avg + (1 - beta) * x, as PyTorch's avg.mul_(beta).add_(x, alpha=1-beta).
 template <class T>
 inline T ema(T avg, T x, T beta, T one_minus_beta) {

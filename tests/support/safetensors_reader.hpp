@@ -22,6 +22,7 @@ struct TensorRecord {
   // The values widened to double (exact for both dtypes).
   std::vector<double> values() const {
     std::vector<double> out;
+    if (bytes.empty()) return out;  // memcpy from a null pointer is undefined, even of 0 bytes (SOAP's [steps, 0])
     if (dtype == "F64") {
       out.resize(bytes.size() / 8);
       std::memcpy(out.data(), bytes.data(), bytes.size());

@@ -26,6 +26,7 @@
 #include "descent/minimize/test_problems.hpp"
 #include "engine/thread_pool.hpp"
 #include "lr_grid.hpp"
+#include "optimizers/registry.hpp"
 
 namespace descent::cli {
 namespace {
@@ -125,11 +126,14 @@ const MethodSpec& second_order(std::string_view name) {
 const MethodSpec& lbfgs_method() { return second_order("L-BFGS"); }
 
 // Every optimizer of the library (optimizer_names()) with its defaults, except that weight decay, where an
-// optimizer has it, is 0: the minimum sought is the function's own. Plus sgd with momentum 0.9.
+// optimizer has it, is 0: the minimum sought is the function's own. Plus sgd with momentum 0.9. Not the
+// matrix rules (Muon): a point of R^n is no weight matrix (its "muon" entry would hand it to AdamW).
 const std::vector<MethodSpec>& first_order_methods() {
   static const std::vector<MethodSpec> methods = [] {
     std::vector<MethodSpec> out;
-    for (const std::string_view name : optimizer_names()) {
+    for (const registry::Entry& e : registry::all()) {
+      if (e.benchmark.matrix) continue;
+      const std::string_view name = e.name;
       std::map<std::string, double> options;
       if (make_options(name)->has("weight_decay")) options["weight_decay"] = 0.0;
       out.push_back({std::string(name), std::string(name), options, false});
