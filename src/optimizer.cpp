@@ -609,7 +609,6 @@ void Optimizer::bind_state(std::string_view param, std::string_view slot, void* 
   const std::size_t s = slot_index(r, slot);
   SlotPlace& place = r.slots[s];
   const std::string what = std::string(name_) + ": bind_state('" + std::string(param) + "', '" + std::string(slot) + "')";
-  if (data == nullptr) throw InvalidArgument(what + ": no memory given (null)");
   if (dtype != place.layout.dtype) {
     throw InvalidArgument(what + ": the memory is " + std::string(name_of(dtype)) + ", the slot " +
                           std::string(name_of(place.layout.dtype)));
@@ -618,6 +617,10 @@ void Optimizer::bind_state(std::string_view param, std::string_view slot, void* 
     throw InvalidArgument(what + ": the memory holds " + std::to_string(elements) + " elements, the slot " +
                           std::to_string(place.elements) + " (shape " + shape_text(place.layout.shape) + ")");
   }
+  // A slot with no elements for this parameter (Adafactor's unused factor) needs no memory: there is
+  // nothing to bind, and an empty tensor's data pointer may be null.
+  if (place.elements == 0) return;
+  if (data == nullptr) throw InvalidArgument(what + ": no memory given (null)");
   if (reinterpret_cast<std::uintptr_t>(data) % size_of(dtype) != 0) {
     throw InvalidArgument(what + ": the memory is not aligned to its element size (" + std::to_string(size_of(dtype)) +
                           " bytes)");

@@ -210,6 +210,20 @@ TEST(CallerOwnedState, StepCountsAndScalarsSetByTheCallerResumeBitwise) {
   EXPECT_EQ(second.scalar_state("w", "mu_product"), first.scalar_state("w", "mu_product"));
 }
 
+// A slot with no elements for a parameter (Adafactor's full `variance` of a matrix, which keeps its
+// second moment factored) needs no memory; an empty torch tensor's data pointer is null.
+TEST(CallerOwnedState, ASlotWithNoElementsNeedsNoMemory) {
+  Matrix m(3, 4);
+  Adafactor opt({m.param("w")}, AdafactorOptions(1e-2));
+  EXPECT_EQ(opt.state_layout("w", "variance").shape, (std::vector<std::int64_t>{0}));
+  opt.bind_state("w", "variance", nullptr, 0, DType::Float32);
+  EXPECT_FALSE(opt.is_bound("w", "variance"));
+  EXPECT_THROW_WITH(opt.bind_state("w", "row_var", nullptr, 3, DType::Float32), InvalidArgument, "no memory given");
+  m.gradient(0);
+  opt.step();
+  EXPECT_EQ(opt.state<float>("w", "row_var").size(), 3u);
+}
+
 TEST(CallerOwnedState, LoadingWritesIntoBoundMemory) {
   std::vector<float> w(4, 1.0f), g(4, 0.5f), w2(4), g2(4);
   SGD a({Parameter("w", std::span(w), std::span(g))}, SGDOptions(0.1).momentum(0.9));

@@ -185,8 +185,8 @@ class Optimizer {
   // uses it. With `holds_state` the memory already holds the slot's state (e.g. loaded by the caller)
   // and the slot counts as created; without it, the slot's state so far (if created) is copied into it,
   // else the first step that uses it fills it with the initial value. Binding again replaces the
-  // previous memory. Throws InvalidArgument naming the parameter, the slot and the mismatch, changing
-  // nothing.
+  // previous memory. A slot with no elements for this parameter needs no memory: binding it does
+  // nothing. Throws InvalidArgument naming the parameter, the slot and the mismatch, changing nothing.
   void bind_state(std::string_view param, std::string_view slot, void* data, std::size_t elements, DType dtype,
                   bool holds_state = false);
   template <class T>
