@@ -91,6 +91,7 @@ float run_pass(const Pass& pass, float* const* arrays, std::size_t b, std::size_
     case 11: update_pass<1, 1>(arrays, b, e); return 0.0f;
     case 12: update_pass<1, 2>(arrays, b, e); return 0.0f;
     case 13: update_pass<1, 3>(arrays, b, e); return 0.0f;
+    case 14: update_pass<1, 4>(arrays, b, e); return 0.0f;
     case 22: update_pass<2, 2>(arrays, b, e); return 0.0f;
     case 21: update_pass<2, 1>(arrays, b, e); return 0.0f;
     case 10: return reduce_pass<1>(arrays, b, e);
