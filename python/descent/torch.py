@@ -142,7 +142,7 @@ def _check_tensor(what, t, where):
 
 class _Plan:
     """The built descent optimizer and what each step compares against (rebuilt when groups change)."""
-    __slots__ = ("engine", "params", "values", "option_cache", "slots_used", "bound", "step_ptrs",
+    __slots__ = ("engine", "params", "ids", "values", "option_cache", "slots_used", "bound", "step_ptrs",
                  "scalar_ptrs", "group_of", "unchecked")
 
 
@@ -321,7 +321,7 @@ def _step(self, closure=None):
             loss = closure()
     flat = [p for group in self.param_groups for p in group["params"]]
     plan = self._plan
-    if plan is None or len(flat) != len(plan.params) or any(a is not b for a, b in zip(flat, plan.params)):
+    if plan is None or list(map(id, flat)) != plan.ids:  # the same tensor objects (plan.params keeps them alive)
         plan = self._plan = _build(self, flat)
     prepared = _prepare(self, plan, flat)
     if prepared is None:
@@ -393,7 +393,8 @@ def _prepare(self, plan, flat):
         grad = p.grad
         if grad is None:
             continue
-        if grad.layout != torch.strided or grad.device.type != "cpu" or grad.dtype is not p.dtype \
+        # is_cpu: the same test as device.type == "cpu", at a quarter of its cost per tensor
+        if grad.layout != torch.strided or not grad.is_cpu or grad.dtype is not p.dtype \
                 or not grad.is_contiguous():
             _check_tensor("the gradient of parameter %d" % i, grad, where)
             raise TypeError("%s: the gradient of parameter %d has dtype %s, the parameter %s"
@@ -463,6 +464,7 @@ def _build(self, flat):
         plan.engine.set_num_threads(self._threads)
     plan.engine.set_nonfinite_policy(self._nonfinite)
     plan.params = flat
+    plan.ids = list(map(id, flat))
     plan.values = [p.data_ptr() for p in flat]
     plan.option_cache = [self._spelling.values(group) for group in self.param_groups]
     plan.slots_used = [plan.engine.slots_used(g) for g in range(len(self.param_groups))]
