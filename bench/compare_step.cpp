@@ -4,6 +4,8 @@
 // must move (Adam in float32: p, g, m, v read and p, m, v written, 28 bytes per parameter), run on the
 // same thread pool in the same chunks. LARS and LAMB need norms before their update, so their roofs
 // include those extra passes. Prints one JSON object per measurement, one per line.
+//
+//   descent_compare_step [n = 10000000] [repeats = 9] [optimizers = all, or a comma-separated list]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -155,8 +157,10 @@ struct Subject {
 int main(int argc, char** argv) {
   const std::size_t n = argc > 1 ? std::stoul(argv[1]) : 10'000'000;
   const int repeats = argc > 2 ? std::stoi(argv[2]) : 9;
+  const std::string only = argc > 3 ? argv[3] : "";
   std::printf("{\"target\": \"%s\"}\n", descent::kernels::current_target().c_str());
   for (const Config& config : configs()) {
+    if (!only.empty() && ("," + only + ",").find("," + config.optimizer + ",") == std::string::npos) continue;
     for (const std::size_t tensors : {std::size_t{1}, std::size_t{200}}) {
       for (const std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
         // Roof and descent alternate, repeat by repeat, so that the machine's drift hits both alike.

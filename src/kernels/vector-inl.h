@@ -70,6 +70,15 @@ using DoubleTag = std::conditional_t<sizeof(hn::TFromD<D>) == 4, hn::Rebind<doub
 
 #endif  // HWY_NATIVE_FMA
 
+// The vectors of the element-wise kernels: the target's full vector, but at most 256 bits. These loops
+// stream memory, and on AVX-512 targets 512-bit vectors made them slower: on this machine's AMD EPYC
+// (Zen 4, which splits 512-bit operations in two) one thread of Lion and ASGD ran at 1.20-1.26x of their
+// memory roof with 512-bit vectors and at 0.95-1.06x with 256-bit ones, Adam at 1.11-1.19x and
+// 1.01-1.09x (bench/compare_step, both widths in one run: docs/performance.md). Element-wise results do
+// not depend on the width, so every target stays bitwise equal to the scalar reference.
+template <class T>
+using StreamTag = hn::CappedTag<T, 32 / sizeof(T)>;
+
 // An element-wise kernel over [0, n): make_body(d) broadcasts the per-step scalars once and returns the
 // body of one full vector, body(i) for the elements [i, i + Lanes(d)); tail(i) then updates [i, n) with the
 // scalar reference. Without a native fused multiply-add (SSE4 and older) no vector is run and the
@@ -78,7 +87,7 @@ template <class T, class MakeBody, class Tail>
 HWY_INLINE void VectorsThenTail(std::size_t n, const MakeBody& make_body, const Tail& tail) {
   std::size_t i = 0;
 #if HWY_NATIVE_FMA
-  const hn::ScalableTag<T> d;
+  const StreamTag<T> d;
   const std::size_t N = hn::Lanes(d);
   const auto body = make_body(d);
   for (; i + N <= n; i += N) body(i);
