@@ -71,23 +71,28 @@ using DoubleTag = std::conditional_t<sizeof(hn::TFromD<D>) == 4, hn::Rebind<doub
 #endif  // HWY_NATIVE_FMA
 
 // The vectors of the element-wise kernels: the target's full vector, but at most 256 bits. These loops
-// stream memory, and on AVX-512 targets 512-bit vectors made them slower: on this machine's AMD EPYC
-// (Zen 4, which splits 512-bit operations in two) one thread of Lion and ASGD ran at 1.20-1.26x of their
-// memory roof with 512-bit vectors and at 0.95-1.06x with 256-bit ones, Adam at 1.11-1.19x and
-// 1.01-1.09x (bench/compare_step, both widths in one run: docs/performance.md). Element-wise results do
-// not depend on the width, so every target stays bitwise equal to the scalar reference.
+// stream memory, and on AVX-512 targets 512-bit vectors made most of them slower: on this machine's AMD
+// EPYC (Zen 4, which splits 512-bit operations in two) one thread of Lion, ASGD and Rprop ran at
+// 1.15-1.26x of their memory roof with 512-bit vectors and at 0.99-1.05x with 256-bit ones, Adam at
+// 1.18-1.20x and 1.04-1.12x. The few kernels that do more arithmetic per byte (Adafactor's and LAMB's
+// update, Schedule-Free SGD) were faster at full width and ask for FullTag. Both widths were measured in
+// one run (docs/performance.md). Element-wise results do not depend on the width, so every target stays
+// bitwise equal to the scalar reference either way.
 template <class T>
 using StreamTag = hn::CappedTag<T, 32 / sizeof(T)>;
+template <class T>
+using FullTag = hn::ScalableTag<T>;
 
-// An element-wise kernel over [0, n): make_body(d) broadcasts the per-step scalars once and returns the
-// body of one full vector, body(i) for the elements [i, i + Lanes(d)); tail(i) then updates [i, n) with the
-// scalar reference. Without a native fused multiply-add (SSE4 and older) no vector is run and the
-// reference does all of it: only with one do the lanes round as the reference's std::fma does.
-template <class T, class MakeBody, class Tail>
+// An element-wise kernel over [0, n) in vectors of Tag: make_body(d) broadcasts the per-step scalars once
+// and returns the body of one full vector, body(i) for the elements [i, i + Lanes(d)); tail(i) then
+// updates [i, n) with the scalar reference. Without a native fused multiply-add (SSE4 and older) no vector
+// is run and the reference does all of it: only with one do the lanes round as the reference's std::fma
+// does.
+template <class T, class Tag = StreamTag<T>, class MakeBody, class Tail>
 HWY_INLINE void VectorsThenTail(std::size_t n, const MakeBody& make_body, const Tail& tail) {
   std::size_t i = 0;
 #if HWY_NATIVE_FMA
-  const StreamTag<T> d;
+  const Tag d;
   const std::size_t N = hn::Lanes(d);
   const auto body = make_body(d);
   for (; i + N <= n; i += N) body(i);

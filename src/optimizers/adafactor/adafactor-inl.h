@@ -64,7 +64,7 @@ double AdafactorFactoredSq(const reference::AdafactorStep& s, T row, T row_mean,
 template <class T>
 void AdafactorApply(const reference::AdafactorStep& s, double decay, double scale, T row, T row_mean, T* param,
                     const T* grad, const T* col, std::size_t n) {
-  VectorsThenTail<T>(
+  VectorsThenTail<T, FullTag<T>>(
       n,
       [&](auto d) HWY_ATTR {
         const auto r = hn::Set(d, row), mean = hn::Set(d, row_mean);

@@ -39,7 +39,7 @@ double LambMoments(const reference::LAMBStep& s, const T* p, const T* g, T* m, T
 // Pass 2: param -= scaled_lr * u, u recomputed from the stored moments exactly as in pass 1.
 template <class T>
 void LambApply(const reference::LAMBStep& s, double scaled_lr, T* p, const T* m, const T* v, std::size_t n) {
-  VectorsThenTail<T>(
+  VectorsThenTail<T, FullTag<T>>(
       n,
       [&](auto d) HWY_ATTR {
         const auto bc1 = hn::Set(d, static_cast<T>(s.bias_correction1));

@@ -20,7 +20,7 @@ HWY_INLINE V Toward(V from, V to, V weight) {
 
 template <class T>
 void SgdScheduleFree(const reference::ScheduleFreeStep& s, T* p, const T* g, T* z, T* x, std::size_t n) {
-  VectorsThenTail<T>(
+  VectorsThenTail<T, FullTag<T>>(
       n,
       [&](auto d) HWY_ATTR {
         const auto neg_lr = hn::Set(d, static_cast<T>(-s.lr)), ckp1 = hn::Set(d, static_cast<T>(s.ckp1));
