@@ -2,6 +2,7 @@
 #include "lowbit/quantize.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -69,27 +70,55 @@ const std::array<float, 256> kUnsignedThresholds = make_thresholds(kUnsignedMap)
 const std::array<float, 256> kSignedFloor = make_floor_bounds(kSignedMap);
 const std::array<float, 256> kUnsignedFloor = make_floor_bounds(kUnsignedMap);
 
-// [is_signed][floor_search][lanes 4, 8, 16]
-struct SegmentTables {
-  std::array<float, 256> table[2][2][3];
-  SegmentTables() {
+// The code tables of quantize.hpp, built from the searches themselves: for each bucket the count at its
+// smallest y, and where (if anywhere) it steps up by one, found by bisection over the bucket's keys (the
+// count grows with y). `hold` records whether no bucket steps twice and the clamped ones not at all.
+struct CodeTables {
+  std::array<std::uint32_t, 2 * kCodeTableSpan> table[2][2];  // [is_signed][floor_search]
+  bool hold = true;
+  CodeTables() {
     for (int is_signed = 0; is_signed < 2; ++is_signed) {
       for (int floor_search = 0; floor_search < 2; ++floor_search) {
-        const auto& bounds = floor_search ? (is_signed ? kSignedFloor : kUnsignedFloor)
-                                          : (is_signed ? kSignedThresholds : kUnsignedThresholds);
-        for (int l = 0; l < 3; ++l) {
-          const std::size_t lanes = std::size_t{4} << l, width = 256 / lanes;
-          auto& t = table[is_signed][floor_search][l];
-          t.fill(0.0f);
-          for (std::size_t k = 0; k + 1 < width; ++k) {
-            for (std::size_t seg = 0; seg < lanes; ++seg) t[k * lanes + seg] = bounds[seg * width + k];
+        const float* map = (is_signed ? kSignedMap : kUnsignedMap).data();
+        const float* thresholds = (is_signed ? kSignedThresholds : kUnsignedThresholds).data();
+        const auto count = [&](std::uint32_t bits) {
+          const float y = std::bit_cast<float>(bits);
+          return static_cast<std::uint32_t>(floor_search ? reference::floor_code(y, map)
+                                                         : reference::nearest_code(y, thresholds));
+        };
+        for (std::uint32_t negative = 0; negative < 2; ++negative) {
+          for (std::uint32_t bucket = kCodeTableLow; bucket <= kCodeTableHigh; ++bucket) {
+            // the bits of the y of this bucket whose key (growing with y) is `key`
+            const auto at = [&](std::uint32_t key) {
+              return negative ? 0x80000000u | bucket << 16 | (key ^ 0xffffu) : bucket << 16 | key;
+            };
+            const std::uint32_t lo = count(at(0)), top = count(at(0xffff));
+            std::uint32_t step = 0xffff;
+            if (bucket == kCodeTableLow) {  // also every |y| below it, down to the smallest nonzero; -0 counts as +0
+              hold &= negative ? lo == count(0x80000001u) : count(0u) == top;
+            } else if (bucket == kCodeTableHigh) {  // also every |y| above, up to infinity
+              hold &= lo == top && count(negative ? 0xff800000u : 0x7f800000u) == lo;
+            } else if (top != lo) {
+              hold &= top == lo + 1;
+              std::uint32_t last = 0, past = 0xffff;  // count(last) == lo < count(past)
+              while (past - last > 1) {
+                const std::uint32_t mid = (last + past) / 2;
+                (count(at(mid)) == lo ? last : past) = mid;
+              }
+              step = last;
+            }
+            table[is_signed][floor_search][bucket - kCodeTableLow + negative * kCodeTableSpan] = lo | step << 8;
           }
         }
       }
     }
   }
 };
-const SegmentTables kSegmentTables;
+
+const CodeTables& code_tables() {
+  static const CodeTables tables;
+  return tables;
+}
 
 }  // namespace
 
@@ -100,10 +129,11 @@ const std::array<float, 256>& dynamic_thresholds(bool is_signed) noexcept {
 
 const std::array<float, 256>& floor_bounds(bool is_signed) noexcept { return is_signed ? kSignedFloor : kUnsignedFloor; }
 
-const float* segment_tables(bool is_signed, bool floor_search, std::size_t lanes) noexcept {
-  const int l = lanes == 4 ? 0 : lanes == 8 ? 1 : lanes == 16 ? 2 : -1;
-  return l < 0 ? nullptr : kSegmentTables.table[is_signed][floor_search][l].data();
+const std::uint32_t* code_table(bool is_signed, bool floor_search) noexcept {
+  return code_tables().table[is_signed][floor_search].data();
 }
+
+bool code_tables_hold() noexcept { return code_tables().hold; }
 
 namespace reference {
 

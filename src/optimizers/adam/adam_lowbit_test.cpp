@@ -38,6 +38,10 @@ struct LowBitCase {
       absmax[k].resize(lowbit::blocks_of(n));
       for (float& a : absmax[k]) a = std::fabs(normal(rng)) * 1e-3f;
     }
+    if (n > 2 * lowbit::kBlock) {  // a block of zero scale (its values read back as +-0) and zero gradients
+      for (int k = 0; k < 3; ++k) absmax[k][1] = 0.0f;
+      for (std::size_t i = lowbit::kBlock; i < 2 * lowbit::kBlock; i += 2) g[i] = -0.0f;
+    }
     if (dtype == StateDType::BFloat16) {  // bfloat16 second moments must be >= 0: clear their sign bits
       for (int k = 1; k < 3; ++k) {
         for (std::size_t i = 1; i < state[k].size(); i += 2) state[k][i] &= 0x3f;
@@ -73,7 +77,7 @@ TEST(Kernels, AdamLowBitMatchesTheReference) {
     std::mt19937 rng(4242);
     for (const StateDType dtype : {StateDType::BFloat16, StateDType::Int8}) {
       for (const std::size_t n : {std::size_t{1}, std::size_t{17}, std::size_t{255}, std::size_t{256},
-                                  std::size_t{257}, std::size_t{4097}}) {
+                                  std::size_t{257}, std::size_t{4095}, std::size_t{4096}, std::size_t{4097}}) {
         for (int variant = 0; variant < 4; ++variant) {
           SCOPED_TRACE("dtype " + std::to_string(static_cast<int>(dtype)) + ", n " + std::to_string(n) + ", variant " +
                        std::to_string(variant));
