@@ -244,6 +244,26 @@ TEST(Quantize, VectorCodeTablesEqualTheSearchOnEveryTarget) {
   kernels::use_only_target(0);
 }
 
+// The byte-permute read-back (x86 with AVX-512 VBMI) gives the reference's values for every code, at sizes
+// around its 64-code step; the kernel tests below run with it and, turned off, with the gathers.
+TEST(Quantize, BytePermutesEqualTheReference) {
+  if (!lowbit::byte_permute::enabled()) GTEST_SKIP() << "this CPU has no AVX-512 VBMI";
+  std::mt19937 rng(5);
+  for (const std::size_t n : {std::size_t{1}, std::size_t{63}, std::size_t{64}, std::size_t{65}, std::size_t{255},
+                              std::size_t{256}, std::size_t{257}}) {
+    std::vector<std::uint8_t> codes(n);
+    for (std::size_t i = 0; i < n; ++i) codes[i] = static_cast<std::uint8_t>(n >= 256 ? i : rng());
+    for (const bool is_signed : {true, false}) {
+      for (const float absmax : {1.0f, 0.0f, 3.5e-3f, std::numeric_limits<float>::quiet_NaN()}) {
+        std::vector<float> a(n), b(n);
+        lowbit::byte_permute::dequantize(codes.data(), n, is_signed, absmax, a.data());
+        lowbit::reference::dequantize_block(codes.data(), n, is_signed, absmax, b.data());
+        EXPECT_TRUE(same_bits(a.data(), b.data(), n * 4)) << "n = " << n << ", absmax " << absmax;
+      }
+    }
+  }
+}
+
 // The vector kernels give the reference's bits on every instruction set, for both roundings, at every
 // block edge and at sizes that are not a whole number of vectors.
 TEST(Quantize, KernelsMatchTheReferenceOnEveryTarget) {
@@ -251,8 +271,11 @@ TEST(Quantize, KernelsMatchTheReferenceOnEveryTarget) {
   ASSERT_FALSE(targets.empty());
   std::mt19937 rng(99);
   std::normal_distribution<float> normal;
+  const bool permutes = lowbit::byte_permute::enabled();
   for (const auto& [bits, name] : targets) {
-    SCOPED_TRACE("target " + name);
+   for (const bool permute : {false, permutes}) {
+    lowbit::byte_permute::enabled() = permute;
+    SCOPED_TRACE("target " + name + (permute ? ", byte permutes" : ""));
     kernels::use_only_target(bits);
     for (const std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{17}, std::size_t{255}, std::size_t{256},
                                 std::size_t{257}, std::size_t{4095}, std::size_t{4096}, std::size_t{4097}}) {
@@ -289,7 +312,9 @@ TEST(Quantize, KernelsMatchTheReferenceOnEveryTarget) {
         EXPECT_TRUE(same_bits(fa.data(), fb.data(), n * 4));
       }
     }
+   }
   }
+  lowbit::byte_permute::enabled() = permutes;
   kernels::use_only_target(0);
 }
 

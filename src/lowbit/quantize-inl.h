@@ -133,8 +133,16 @@ HWY_INLINE float QuantizeBlock(const float* x, std::size_t n, bool is_signed, lo
   return absmax;
 }
 
+// Whether lowbit::byte_permute::dequantize may replace the gathers: AVX-512 targets, on a CPU
+// with VBMI (checked at run time: lowbit::byte_permute::enabled()).
+inline constexpr bool kMayPermuteBytes = HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL;
+
 // reference::dequantize_block.
 HWY_INLINE void DequantizeBlock(const std::uint8_t* codes, std::size_t n, bool is_signed, float absmax, float* out) {
+  if (kMayPermuteBytes && lowbit::byte_permute::enabled()) {
+    lowbit::byte_permute::dequantize(codes, n, is_signed, absmax, out);
+    return;
+  }
   const hn::ScalableTag<float> d;
   const hn::RebindToSigned<decltype(d)> di;
   const hn::Rebind<std::uint8_t, decltype(d)> d8;
@@ -280,12 +288,22 @@ HWY_INLINE void WithFusedState(lowbit::StateDtype dtype, std::size_t n, std::uin
       old_absmax[s] = slots[s].absmax[b / kBlock];
       scale[s] = hn::Set(d, old_absmax[s]);
     }
+    const bool permuted = kMayPermuteBytes && lowbit::byte_permute::enabled();
+    if (permuted) {  // the whole block read back at once, into the buffers the new values go to
+      for (std::size_t s = 0; s < count; ++s) {
+        lowbit::byte_permute::dequantize(codes[s], len, slots[s].is_signed, old_absmax[s], buffers[s]);
+      }
+    }
     std::size_t i = 0;
     for (; i + N <= len; i += N) {
       V state[3] = {hn::Zero(d), hn::Zero(d), hn::Zero(d)};
       for (std::size_t s = 0; s < count; ++s) {
-        const auto code = hn::PromoteTo(di, hn::LoadU(d8, codes[s] + i));
-        state[s] = hn::Mul(hn::GatherIndex(d, maps[s], code), scale[s]);
+        if (permuted) {
+          state[s] = hn::Load(d, buffers[s] + i);
+        } else {
+          const auto code = hn::PromoteTo(di, hn::LoadU(d8, codes[s] + i));
+          state[s] = hn::Mul(hn::GatherIndex(d, maps[s], code), scale[s]);
+        }
       }
       vector_update(b + i, state);
       for (std::size_t s = 0; s < count; ++s) {
@@ -295,7 +313,7 @@ HWY_INLINE void WithFusedState(lowbit::StateDtype dtype, std::size_t n, std::uin
     }
     if (i < len) {
       float* views[3] = {buffers[0] + i, buffers[1] + i, buffers[2] + i};
-      for (std::size_t s = 0; s < count; ++s) {
+      for (std::size_t s = 0; s < count && !permuted; ++s) {
         for (std::size_t k = i; k < len; ++k) buffers[s][k] = maps[s][codes[s][k]] * old_absmax[s];
       }
       buffer_update(b + i, len - i, views);

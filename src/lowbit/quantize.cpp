@@ -7,6 +7,11 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define DESCENT_LOWBIT_BYTE_PERMUTES 1
+#endif
+
 #include "descent/dtype.hpp"
 
 namespace descent::lowbit {
@@ -134,6 +139,80 @@ const std::uint32_t* code_table(bool is_signed, bool floor_search) noexcept {
 }
 
 bool code_tables_hold() noexcept { return code_tables().hold; }
+
+namespace byte_permute {
+
+#ifdef DESCENT_LOWBIT_BYTE_PERMUTES
+namespace {
+// The four bytes of every map value, byte k of map[c] at [k][c].
+struct BytePlanes {
+  alignas(64) std::uint8_t plane[2][4][256];  // [is_signed][byte][code]
+  // The codes reordered so that the in-lane unpacks below leave their values in order: position
+  // 16 L + 4 q + r (128-bit lane L, unpack step q, r < 4) takes code 16 q + 4 L + r.
+  alignas(64) std::uint8_t order[64];
+  BytePlanes() {
+    for (int is_signed = 0; is_signed < 2; ++is_signed) {
+      for (int c = 0; c < 256; ++c) {
+        const std::uint32_t bits = std::bit_cast<std::uint32_t>(dynamic_map(is_signed != 0)[static_cast<std::size_t>(c)]);
+        for (int k = 0; k < 4; ++k) plane[is_signed][k][c] = static_cast<std::uint8_t>(bits >> (8 * k));
+      }
+    }
+    for (int lane = 0; lane < 4; ++lane) {
+      for (int q = 0; q < 4; ++q) {
+        for (int r = 0; r < 4; ++r) order[16 * lane + 4 * q + r] = static_cast<std::uint8_t>(16 * q + 4 * lane + r);
+      }
+    }
+  }
+};
+const BytePlanes kBytePlanes;
+}  // namespace
+
+bool& enabled() noexcept {
+  static bool enabled = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vbmi");
+  return enabled;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void dequantize(
+    const std::uint8_t* codes, std::size_t n, bool is_signed, float absmax, float* out) noexcept {
+  const auto& planes = kBytePlanes.plane[is_signed];
+  __m512i table[4][4];  // [byte][quarter of the codes]
+  for (int k = 0; k < 4; ++k) {
+    for (int h = 0; h < 4; ++h) table[k][h] = _mm512_load_si512(planes[k] + 64 * h);
+  }
+  const __m512i order = _mm512_load_si512(kBytePlanes.order);
+  const __m512 scale = _mm512_set1_ps(absmax);
+  std::size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    // (the maskz form: GCC 12 warns about the plain one's undefined source operand)
+    const __m512i c = _mm512_maskz_permutexvar_epi8(~__mmask64{0}, order, _mm512_loadu_si512(codes + i));
+    const __mmask64 upper = _mm512_movepi8_mask(c);  // codes 128..255
+    __m512i bytes[4];
+    for (int k = 0; k < 4; ++k) {
+      bytes[k] = _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(table[k][0], c, table[k][1]),
+                                        _mm512_permutex2var_epi8(table[k][2], c, table[k][3]));
+    }
+    const __m512i low01 = _mm512_unpacklo_epi8(bytes[0], bytes[1]), high01 = _mm512_unpackhi_epi8(bytes[0], bytes[1]);
+    const __m512i low23 = _mm512_unpacklo_epi8(bytes[2], bytes[3]), high23 = _mm512_unpackhi_epi8(bytes[2], bytes[3]);
+    _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi16(low01, low23)), scale));
+    _mm512_storeu_ps(out + i + 16, _mm512_mul_ps(_mm512_castsi512_ps(_mm512_unpackhi_epi16(low01, low23)), scale));
+    _mm512_storeu_ps(out + i + 32, _mm512_mul_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi16(high01, high23)), scale));
+    _mm512_storeu_ps(out + i + 48, _mm512_mul_ps(_mm512_castsi512_ps(_mm512_unpackhi_epi16(high01, high23)), scale));
+  }
+  const float* map = dynamic_map(is_signed).data();
+  for (; i < n; ++i) out[i] = map[codes[i]] * absmax;
+}
+#else
+bool& enabled() noexcept {
+  static bool enabled = false;
+  return enabled;
+}
+void dequantize(const std::uint8_t* codes, std::size_t n, bool is_signed, float absmax, float* out) noexcept {
+  reference::dequantize_block(codes, n, is_signed, absmax, out);
+}
+#endif
+
+}  // namespace byte_permute
 
 namespace reference {
 

@@ -213,6 +213,17 @@ void with_float_state(StateDtype dtype, std::size_t n, std::uint32_t first, Stat
 
 }  // namespace reference
 
+namespace byte_permute {
+// Dequantization with AVX-512 VBMI byte permutes, for x86 CPUs that have them (gathers are slow on some,
+// e.g. ~1 element per cycle on Zen 4): each byte of map[code] comes from a 256-byte table held in four
+// registers (vpermt2b twice and a blend by the code's top bit), the four bytes are interleaved into
+// float32 and multiplied by absmax as reference::dequantize_block does. enabled() says whether this
+// CPU has them (tests may turn the path off to test the gathers beside it); dequantize must only be
+// called when it is true.
+bool& enabled() noexcept;
+void dequantize(const std::uint8_t* codes, std::size_t n, bool is_signed, float absmax, float* out) noexcept;
+}  // namespace byte_permute
+
 // The vector forms of the whole-tensor conversions (dispatched to the best instruction set), bitwise equal
 // to the reference's.
 namespace kernels {

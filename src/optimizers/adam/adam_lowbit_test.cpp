@@ -71,8 +71,11 @@ struct LowBitCase {
 
 TEST(Kernels, AdamLowBitMatchesTheReference) {
   const auto targets = kernels::available_targets();
+  const bool permutes = lowbit::byte_permute::enabled();
   for (const auto& [bits, name] : targets) {
-    SCOPED_TRACE("target " + name);
+   for (const bool permute : {false, permutes}) {  // int8 read back with gathers, and with byte permutes where the CPU has them
+    lowbit::byte_permute::enabled() = permute;
+    SCOPED_TRACE("target " + name + (permute ? ", byte permutes" : ""));
     kernels::use_only_target(bits);
     std::mt19937 rng(4242);
     for (const StateDType dtype : {StateDType::BFloat16, StateDType::Int8}) {
@@ -110,6 +113,8 @@ TEST(Kernels, AdamLowBitMatchesTheReference) {
       }
     }
   }
+   }
+  lowbit::byte_permute::enabled() = permutes;
   kernels::use_only_target(0);
 }
 
