@@ -6,6 +6,10 @@
 //   descent_lowbit_step --rss float32|bfloat16|int8 [n = 100000000]  one JSON line: peak RSS (VmHWM) of
 //                                                                     a process that builds n parameters
 //                                                                     and takes two steps
+//   descent_lowbit_step --cpu [n = 65536] [repeats = 400]            JSON lines: the kernels' compute cost,
+//                                                                     ns of thread CPU time per parameter
+//                                                                     (the least of `repeats` calls) on n
+//                                                                     parameters that stay in cache
 //
 // The roof of a state dtype is a vector loop (Highway, the same instruction set as the step) over the same
 // chunks and threads that moves exactly the bytes its step must and does little else: g read, p read and
@@ -13,6 +17,7 @@
 // 20, int8 16 plus the two block scales, 4 bytes per 128 parameters).
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +29,7 @@
 #include "descent/descent.hpp"
 #include "engine/thread_pool.hpp"
 #include "kernels/kernels.hpp"
+#include "optimizers/adam/adam_reference.hpp"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "lowbit_step.cpp"
@@ -160,7 +166,53 @@ long peak_rss_kib() {
 
 }  // namespace
 
+namespace {
+
+// Thread CPU time, so that other processes on a busy machine count less than they do in wall time.
+double thread_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// The Adam kernels alone (no engine, one thread) on n parameters, float32, bfloat16 and int8 state.
+void compute_cost(std::size_t n, int repeats) {
+  std::vector<float> p(n, 0.5f), g(n), m(n, 0.0f), v(n, 0.0f);
+  for (std::size_t i = 0; i < n; ++i) g[i] = static_cast<float>(i % 1000) * 1e-3f - 0.5f;
+  std::vector<std::uint16_t> m16(n), v16(n);
+  std::vector<std::uint8_t> m8(n), v8(n);
+  std::vector<float> m_absmax(descent::lowbit::blocks_of(n)), v_absmax(descent::lowbit::blocks_of(n));
+  const descent::reference::AdamStep s{0.9, 0.999, 1e-8, 0.0, 1.0, 1e-6, 0.03, false, false};
+  for (int dtype = 0; dtype < 3; ++dtype) {
+    double best = 1e300;
+    for (int r = 0; r < repeats; ++r) {
+      descent::lowbit::StateRef slots[2]{};
+      slots[0].is_signed = true;
+      slots[1].is_signed = false;
+      slots[0].data = dtype == 1 ? static_cast<void*>(m16.data()) : m8.data();
+      slots[1].data = dtype == 1 ? static_cast<void*>(v16.data()) : v8.data();
+      slots[0].absmax = m_absmax.data();
+      slots[1].absmax = v_absmax.data();
+      const double start = thread_seconds();
+      if (dtype == 0) {
+        descent::kernels::adam(s, p.data(), g.data(), m.data(), v.data(), nullptr, n);
+      } else {
+        descent::kernels::adam_lowbit(s, static_cast<descent::StateDType>(dtype), p.data(), g.data(), slots, 2, 0, n);
+      }
+      best = std::min(best, thread_seconds() - start);
+    }
+    std::printf("{\"state_dtype\": \"%s\", \"parameters\": %zu, \"cpu_ns_per_parameter\": %.3f}\n", kNames[dtype], n,
+                best / static_cast<double>(n) * 1e9);
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--cpu") {
+    compute_cost(argc > 2 ? std::stoul(argv[2]) : 65536, argc > 3 ? std::stoi(argv[3]) : 400);
+    return 0;
+  }
   if (argc > 1 && std::string(argv[1]) == "--rss") {
     const std::string name = argc > 2 ? argv[2] : "float32";
     const std::size_t n = argc > 3 ? std::stoul(argv[3]) : 100'000'000;
