@@ -9,7 +9,9 @@
 //   descent_lowbit_step --cpu [n = 65536] [repeats = 400]            JSON lines: the kernels' compute cost,
 //                                                                     ns of thread CPU time per parameter
 //                                                                     (the least of `repeats` calls) on n
-//                                                                     parameters that stay in cache
+//                                                                     parameters that stay in cache (int8
+//                                                                     twice where the CPU has VBMI: read
+//                                                                     back with byte permutes, then gathers)
 //
 // The roof of a state dtype is a vector loop (Highway, the same instruction set as the step) over the same
 // chunks and threads that moves exactly the bytes its step must and does little else: g read, p read and
@@ -183,7 +185,10 @@ void compute_cost(std::size_t n, int repeats) {
   std::vector<std::uint8_t> m8(n), v8(n);
   std::vector<float> m_absmax(descent::lowbit::blocks_of(n)), v_absmax(descent::lowbit::blocks_of(n));
   const descent::reference::AdamStep s{0.9, 0.999, 1e-8, 0.0, 1.0, 1e-6, 0.03, false, false};
-  for (int dtype = 0; dtype < 3; ++dtype) {
+  const bool permutes = descent::lowbit::byte_permute::enabled();
+  for (int row = 0; row < (permutes ? 4 : 3); ++row) {  // row 3: int8 read back with gathers instead
+    const int dtype = row < 3 ? row : 2;
+    descent::lowbit::byte_permute::enabled() = row == 2 && permutes;
     double best = 1e300;
     for (int r = 0; r < repeats; ++r) {
       descent::lowbit::StateRef slots[2]{};
@@ -201,9 +206,11 @@ void compute_cost(std::size_t n, int repeats) {
       }
       best = std::min(best, thread_seconds() - start);
     }
-    std::printf("{\"state_dtype\": \"%s\", \"parameters\": %zu, \"cpu_ns_per_parameter\": %.3f}\n", kNames[dtype], n,
+    std::printf("{\"state_dtype\": \"%s\", \"read_back\": \"%s\", \"parameters\": %zu, \"cpu_ns_per_parameter\": %.3f}\n",
+                kNames[dtype], dtype < 2 ? "-" : row == 2 && permutes ? "byte permutes" : "gathers", n,
                 best / static_cast<double>(n) * 1e9);
   }
+  descent::lowbit::byte_permute::enabled() = permutes;
 }
 
 }  // namespace
