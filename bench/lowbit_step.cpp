@@ -6,22 +6,93 @@
 //   descent_lowbit_step --rss float32|bfloat16|int8 [n = 100000000]  one JSON line: peak RSS (VmHWM) of
 //                                                                     a process that builds n parameters
 //                                                                     and takes two steps
+//   descent_lowbit_step --cpu [n = 65536] [repeats = 400]            JSON lines: the kernels' compute cost,
+//                                                                     ns of thread CPU time per parameter
+//                                                                     (the least of `repeats` calls) on n
+//                                                                     parameters that stay in cache (int8
+//                                                                     twice where the CPU has VBMI: read
+//                                                                     back with byte permutes, then gathers)
 //
-// The roof of a state dtype is a plain loop over the same chunks and threads that moves exactly the
-// bytes its step must: g read, p read and written, and each moment read and written in its storage type
-// (float32 28 bytes per parameter, bfloat16 20, int8 16 plus the block scales).
+// The roof of a state dtype is a vector loop (Highway, the same instruction set as the step) over the same
+// chunks and threads that moves exactly the bytes its step must and does little else: g read, p read and
+// written, and each moment read and written in its storage type (float32 28 bytes per parameter, bfloat16
+// 20, int8 16 plus the two block scales, 4 bytes per 128 parameters).
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "descent/descent.hpp"
 #include "engine/thread_pool.hpp"
 #include "kernels/kernels.hpp"
+#include "optimizers/adam/adam_reference.hpp"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "lowbit_step.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace lowbit_roof::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// p = p / 2 + g + m + v; m += g; v += g, on [b, e), the moments stored as S (float, bfloat16 bits as
+// uint16_t, codes as uint8_t), converted with a shift (bfloat16) or an integer conversion (codes).
+template <class S>
+void RoofChunk(const float* g, float* p, S* m, S* v, std::size_t b, std::size_t e) {
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const hn::RebindToUnsigned<decltype(d)> du;
+  const hn::Rebind<S, decltype(d)> ds;
+  const std::size_t N = hn::Lanes(d);
+  const auto half = hn::Set(d, 0.5f);
+  (void)di;
+  (void)du;
+  (void)ds;
+  const auto load = [&](const S* x) HWY_ATTR {
+    if constexpr (sizeof(S) == 4) return hn::LoadU(d, reinterpret_cast<const float*>(x));
+    else if constexpr (sizeof(S) == 2) return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(ds, x))));
+    else return hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(ds, x)));
+  };
+  const auto store = [&](hn::Vec<decltype(d)> x, S* to) HWY_ATTR {
+    if constexpr (sizeof(S) == 4) hn::StoreU(x, d, reinterpret_cast<float*>(to));
+    else if constexpr (sizeof(S) == 2) hn::StoreU(hn::DemoteTo(ds, hn::BitCast(di, hn::ShiftRight<16>(hn::BitCast(du, x)))), ds, to);
+    else hn::StoreU(hn::DemoteTo(ds, hn::ConvertTo(di, x)), ds, to);
+  };
+  std::size_t i = b;
+  for (; i + N <= e; i += N) {
+    const auto gv = hn::LoadU(d, g + i), mv = load(m + i), vv = load(v + i);
+    hn::StoreU(hn::Add(hn::MulAdd(hn::LoadU(d, p + i), half, gv), hn::Add(mv, vv)), d, p + i);
+    store(hn::Add(mv, gv), m + i);
+    store(hn::Add(vv, gv), v + i);
+  }
+  for (; i < e; ++i) {  // not reached for the bench's sizes (multiples of every vector length)
+    p[i] = p[i] * 0.5f + g[i];
+  }
+}
+void RoofFloat32(const float* g, float* p, float* m, float* v, std::size_t b, std::size_t e) { RoofChunk(g, p, m, v, b, e); }
+void RoofBFloat16(const float* g, float* p, std::uint16_t* m, std::uint16_t* v, std::size_t b, std::size_t e) {
+  RoofChunk(g, p, m, v, b, e);
+}
+void RoofInt8(const float* g, float* p, std::uint8_t* m, std::uint8_t* v, std::size_t b, std::size_t e) {
+  RoofChunk(g, p, m, v, b, e);
+}
+
+}  // namespace lowbit_roof::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace lowbit_roof {
+HWY_EXPORT(RoofFloat32);
+HWY_EXPORT(RoofBFloat16);
+HWY_EXPORT(RoofInt8);
+}  // namespace lowbit_roof
 
 namespace {
 
@@ -34,14 +105,14 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// g read; p, m, v read and written, the moments as S (float, uint16_t or uint8_t).
-template <class S>
-void roof_chunk(const float* g, float* p, S* m, S* v, std::size_t b, std::size_t e) {
-  for (std::size_t i = b; i < e; ++i) {
-    p[i] = p[i] * 0.5f + g[i] + static_cast<float>(m[i]) + static_cast<float>(v[i]);
-    m[i] = static_cast<S>(m[i] + 1);
-    v[i] = static_cast<S>(v[i] + 3);
-  }
+void roof_chunk(const float* g, float* p, float* m, float* v, std::size_t b, std::size_t e) {
+  HWY_DYNAMIC_DISPATCH(lowbit_roof::RoofFloat32)(g, p, m, v, b, e);
+}
+void roof_chunk(const float* g, float* p, std::uint16_t* m, std::uint16_t* v, std::size_t b, std::size_t e) {
+  HWY_DYNAMIC_DISPATCH(lowbit_roof::RoofBFloat16)(g, p, m, v, b, e);
+}
+void roof_chunk(const float* g, float* p, std::uint8_t* m, std::uint8_t* v, std::size_t b, std::size_t e) {
+  HWY_DYNAMIC_DISPATCH(lowbit_roof::RoofInt8)(g, p, m, v, b, e);
 }
 
 template <class S>
@@ -97,7 +168,58 @@ long peak_rss_kib() {
 
 }  // namespace
 
+namespace {
+
+// Thread CPU time, so that other processes on a busy machine count less than they do in wall time.
+double thread_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// The Adam kernels alone (no engine, one thread) on n parameters, float32, bfloat16 and int8 state.
+void compute_cost(std::size_t n, int repeats) {
+  std::vector<float> p(n, 0.5f), g(n), m(n, 0.0f), v(n, 0.0f);
+  for (std::size_t i = 0; i < n; ++i) g[i] = static_cast<float>(i % 1000) * 1e-3f - 0.5f;
+  std::vector<std::uint16_t> m16(n), v16(n);
+  std::vector<std::uint8_t> m8(n), v8(n);
+  std::vector<float> m_absmax(descent::lowbit::blocks_of(n)), v_absmax(descent::lowbit::blocks_of(n));
+  const descent::reference::AdamStep s{0.9, 0.999, 1e-8, 0.0, 1.0, 1e-6, 0.03, false, false};
+  const bool permutes = descent::lowbit::byte_permute::enabled();
+  for (int row = 0; row < (permutes ? 4 : 3); ++row) {  // row 3: int8 read back with gathers instead
+    const int dtype = row < 3 ? row : 2;
+    descent::lowbit::byte_permute::enabled() = row == 2 && permutes;
+    double best = 1e300;
+    for (int r = 0; r < repeats; ++r) {
+      descent::lowbit::StateRef slots[2]{};
+      slots[0].is_signed = true;
+      slots[1].is_signed = false;
+      slots[0].data = dtype == 1 ? static_cast<void*>(m16.data()) : m8.data();
+      slots[1].data = dtype == 1 ? static_cast<void*>(v16.data()) : v8.data();
+      slots[0].absmax = m_absmax.data();
+      slots[1].absmax = v_absmax.data();
+      const double start = thread_seconds();
+      if (dtype == 0) {
+        descent::kernels::adam(s, p.data(), g.data(), m.data(), v.data(), nullptr, n);
+      } else {
+        descent::kernels::adam_lowbit(s, static_cast<descent::StateDType>(dtype), p.data(), g.data(), slots, 2, 0, n);
+      }
+      best = std::min(best, thread_seconds() - start);
+    }
+    std::printf("{\"state_dtype\": \"%s\", \"read_back\": \"%s\", \"parameters\": %zu, \"cpu_ns_per_parameter\": %.3f}\n",
+                kNames[dtype], dtype < 2 ? "-" : row == 2 && permutes ? "byte permutes" : "gathers", n,
+                best / static_cast<double>(n) * 1e9);
+  }
+  descent::lowbit::byte_permute::enabled() = permutes;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--cpu") {
+    compute_cost(argc > 2 ? std::stoul(argv[2]) : 65536, argc > 3 ? std::stoi(argv[3]) : 400);
+    return 0;
+  }
   if (argc > 1 && std::string(argv[1]) == "--rss") {
     const std::string name = argc > 2 ? argv[2] : "float32";
     const std::size_t n = argc > 3 ? std::stoul(argv[3]) : 100'000'000;
@@ -144,3 +266,4 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 }
+#endif  // HWY_ONCE

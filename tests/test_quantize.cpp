@@ -4,6 +4,7 @@
 // the scalar reference on every instruction set.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -163,6 +164,106 @@ TEST(Quantize, NonFiniteValuesPoisonOnlyTheirBlock) {
   }
 }
 
+// The values where a code table could go wrong: every bound of the search and its neighbours (+-1 and +-2
+// ulps), both ends of every bucket the tables hold and of those just outside, and the special values.
+std::vector<float> table_probes(bool is_signed) {
+  std::vector<float> y;
+  const auto near = [&](float v) {
+    std::uint32_t bits = std::bit_cast<std::uint32_t>(v);
+    for (std::uint32_t d = 0; d <= 2; ++d) {
+      y.push_back(std::bit_cast<float>(bits + d));
+      if (bits >= d) y.push_back(std::bit_cast<float>(bits - d));
+    }
+  };
+  for (const auto* bounds : {&lowbit::dynamic_thresholds(is_signed), &lowbit::floor_bounds(is_signed)}) {
+    for (std::size_t k = 0; k < 255; ++k) near((*bounds)[k]);
+  }
+  for (std::uint32_t bucket = lowbit::kCodeTableLow - 2; bucket <= lowbit::kCodeTableHigh + 2; ++bucket) {
+    for (const std::uint32_t sign : {0u, 0x80000000u}) {
+      for (const std::uint32_t low : {0u, 1u, 0xfffeu, 0xffffu}) y.push_back(std::bit_cast<float>(sign | bucket << 16 | low));
+    }
+  }
+  for (const float v : {0.0f, 1.0f, std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::min(),
+                        std::numeric_limits<float>::max(), std::numeric_limits<float>::infinity(), 0x1p-25f, 1e-7f}) {
+    near(v);
+    near(-v);
+  }
+  y.push_back(std::numeric_limits<float>::quiet_NaN());
+  y.push_back(-std::numeric_limits<float>::quiet_NaN());
+  return y;
+}
+
+// The code tables give the searches' counts: at every probe, and on a dense sample of [-1, 1] (every
+// 997th float32 bit pattern up to 1.0, both signs).
+TEST(Quantize, CodeTablesEqualTheSearch) {
+  ASSERT_TRUE(lowbit::code_tables_hold());
+  for (const bool is_signed : {true, false}) {
+    const float* map = lowbit::dynamic_map(is_signed).data();
+    const float* thresholds = lowbit::dynamic_thresholds(is_signed).data();
+    for (const bool floor_search : {false, true}) {
+      SCOPED_TRACE(std::string(is_signed ? "signed" : "unsigned") + (floor_search ? ", floor" : ", nearest"));
+      const std::uint32_t* table = lowbit::code_table(is_signed, floor_search);
+      const auto check = [&](float y) {
+        const std::uint8_t want = floor_search ? lowbit::reference::floor_code(y, map) : lowbit::reference::nearest_code(y, thresholds);
+        return lowbit::table_code(y, table) == want;
+      };
+      for (const float y : table_probes(is_signed)) ASSERT_TRUE(check(y)) << "y = " << y << " (bits " << std::hex << std::bit_cast<std::uint32_t>(y) << ")";
+      for (std::uint32_t bits = 0; bits <= 0x3f800000u; bits += 997) {
+        ASSERT_TRUE(check(std::bit_cast<float>(bits))) << std::hex << bits;
+        ASSERT_TRUE(check(std::bit_cast<float>(bits | 0x80000000u))) << std::hex << (bits | 0x80000000u);
+      }
+    }
+  }
+}
+
+// The vector lookup (TableCodes) at the same probes, on every instruction set: each block starts with
+// +-1 so that its absmax is 1 and y is the probe itself.
+TEST(Quantize, VectorCodeTablesEqualTheSearchOnEveryTarget) {
+  for (const auto& [bits, name] : kernels::available_targets()) {
+    SCOPED_TRACE("target " + name);
+    kernels::use_only_target(bits);
+    for (const bool is_signed : {true, false}) {
+      std::vector<float> x;
+      for (const float y : table_probes(is_signed)) {
+        if (x.size() % lowbit::kBlock == 0) x.push_back(is_signed && x.size() % 512 ? -1.0f : 1.0f);
+        if (std::fabs(y) <= 1.0f) x.push_back(y);
+      }
+      const std::size_t n = x.size();
+      for (const bool stochastic : {false, true}) {
+        SCOPED_TRACE(std::string(is_signed ? "signed" : "unsigned") + (stochastic ? ", stochastic" : ", nearest"));
+        const Rounding r{stochastic, 0x2468ace1u};
+        std::vector<std::uint8_t> ca(n), cb(n);
+        std::vector<float> aa(lowbit::blocks_of(n)), ab(lowbit::blocks_of(n));
+        lowbit::kernels::quantize_blockwise(x.data(), n, is_signed, r, ca.data(), aa.data());
+        lowbit::reference::quantize_blockwise(x.data(), n, is_signed, r, cb.data(), ab.data());
+        EXPECT_TRUE(same_bits(ca.data(), cb.data(), n)) << "codes";
+        EXPECT_TRUE(same_bits(aa.data(), ab.data(), aa.size() * 4)) << "absmax";
+      }
+    }
+  }
+  kernels::use_only_target(0);
+}
+
+// The byte-permute read-back (x86 with AVX-512 VBMI) gives the reference's values for every code, at sizes
+// around its 64-code step; the kernel tests below run with it and, turned off, with the gathers.
+TEST(Quantize, BytePermutesEqualTheReference) {
+  if (!lowbit::byte_permute::enabled()) GTEST_SKIP() << "this CPU has no AVX-512 VBMI";
+  std::mt19937 rng(5);
+  for (const std::size_t n : {std::size_t{1}, std::size_t{63}, std::size_t{64}, std::size_t{65}, std::size_t{255},
+                              std::size_t{256}, std::size_t{257}}) {
+    std::vector<std::uint8_t> codes(n);
+    for (std::size_t i = 0; i < n; ++i) codes[i] = static_cast<std::uint8_t>(n >= 256 ? i : rng());
+    for (const bool is_signed : {true, false}) {
+      for (const float absmax : {1.0f, 0.0f, 3.5e-3f, std::numeric_limits<float>::quiet_NaN()}) {
+        std::vector<float> a(n), b(n);
+        lowbit::byte_permute::dequantize(codes.data(), n, is_signed, absmax, a.data());
+        lowbit::reference::dequantize_block(codes.data(), n, is_signed, absmax, b.data());
+        EXPECT_TRUE(same_bits(a.data(), b.data(), n * 4)) << "n = " << n << ", absmax " << absmax;
+      }
+    }
+  }
+}
+
 // The vector kernels give the reference's bits on every instruction set, for both roundings, at every
 // block edge and at sizes that are not a whole number of vectors.
 TEST(Quantize, KernelsMatchTheReferenceOnEveryTarget) {
@@ -170,11 +271,14 @@ TEST(Quantize, KernelsMatchTheReferenceOnEveryTarget) {
   ASSERT_FALSE(targets.empty());
   std::mt19937 rng(99);
   std::normal_distribution<float> normal;
+  const bool permutes = lowbit::byte_permute::enabled();
   for (const auto& [bits, name] : targets) {
-    SCOPED_TRACE("target " + name);
+   for (const bool permute : {false, permutes}) {
+    lowbit::byte_permute::enabled() = permute;
+    SCOPED_TRACE("target " + name + (permute ? ", byte permutes" : ""));
     kernels::use_only_target(bits);
     for (const std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{17}, std::size_t{255}, std::size_t{256},
-                                std::size_t{257}, std::size_t{4095}, std::size_t{4097}}) {
+                                std::size_t{257}, std::size_t{4095}, std::size_t{4096}, std::size_t{4097}}) {
       std::vector<float> x(n);
       for (float& v : x) v = normal(rng) * std::pow(10.0f, std::uniform_real_distribution<float>(-7, 1)(rng));
       if (n > 20) x[13] = std::numeric_limits<float>::quiet_NaN();
@@ -208,7 +312,9 @@ TEST(Quantize, KernelsMatchTheReferenceOnEveryTarget) {
         EXPECT_TRUE(same_bits(fa.data(), fb.data(), n * 4));
       }
     }
+   }
   }
+  lowbit::byte_permute::enabled() = permutes;
   kernels::use_only_target(0);
 }
 

@@ -1,8 +1,8 @@
 // The vector forms of lowbit/quantize.hpp's reference, per target: block-wise quantization with the
 // dynamic maps, bfloat16 conversion, and the block loop that runs a rule's float32 vector update on
-// float32 copies of its state. Bitwise equal to the reference on every target (tests/test_quantize.cpp):
-// the codes come from the same comparisons (a binary search over the thresholds, with gathers), the
-// values from the same single multiply or division. Included through an optimizer's -inl.h once per
+// float32 copies of its state (WithFloatState), or with its state in registers (WithFusedState). Bitwise
+// equal to the reference on every target (tests/test_quantize.cpp): the codes come from the code tables,
+// which give the search's count exactly (quantize.hpp), the values from the same single multiply or division. Included through an optimizer's -inl.h once per
 // instruction set, hence the per-target include guard.
 #if defined(DESCENT_LOWBIT_QUANTIZE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef DESCENT_LOWBIT_QUANTIZE_INL_H_
@@ -11,6 +11,7 @@
 #define DESCENT_LOWBIT_QUANTIZE_INL_H_
 #endif
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -21,26 +22,22 @@ HWY_BEFORE_NAMESPACE();
 namespace descent::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// The number of bounds below y (or at most y, `or_equal`), lane by lane, for 256 sorted bounds whose last is
-// +infinity: reference::nearest_code (the thresholds) and the floor search of stochastic_code (map[1..]).
-// Without gathers, which are slow on some CPUs: the bounds are cut into N segments of W = 256 / N; the
-// segment s of y is found by comparing it with the N - 1 segment boundaries (broadcast), and the count
-// within it by comparing with bounds[s * W + k], k < W - 1, each looked up from a transposed table by
-// TableLookupLanes. The same comparisons as the scalar search, so the same count.
+// lowbit::table_code, lane by lane: the search's count of bounds below y from one gather (quantize.hpp
+// says why that is exact). -0 becomes +0 by adding +0; NaN lanes get 0.
 template <class D, class V>
-HWY_INLINE hn::Vec<hn::RebindToSigned<D>> CountBelow(D d, V y, const float* bounds, const float* tables, bool or_equal) {
+HWY_INLINE hn::Vec<hn::RebindToSigned<D>> TableCodes(D d, V y, const std::uint32_t* table) {
   const hn::RebindToSigned<D> di;
-  const std::size_t N = hn::Lanes(d), W = 256 / N;
-  const auto below = [&](auto bound) HWY_ATTR { return or_equal ? hn::Le(bound, y) : hn::Lt(bound, y); };
-  const auto one = hn::Set(di, 1);
-  // count + 1 where the mask is set (one masked add on AVX-512)
-  const auto add_if = [&](auto count, auto mask) HWY_ATTR { return hn::IfThenElse(hn::RebindMask(di, mask), hn::Add(count, one), count); };
-  auto segment = hn::Zero(di);
-  for (std::size_t m = 1; m < N; ++m) segment = add_if(segment, below(hn::Set(d, bounds[m * W - 1])));
-  const auto lookup = hn::IndicesFromVec(d, segment);
-  auto count = hn::Mul(segment, hn::Set(di, static_cast<int>(W)));
-  for (std::size_t k = 0; k + 1 < W; ++k) count = add_if(count, below(hn::TableLookupLanes(hn::LoadU(d, tables + k * N), lookup)));
-  return count;
+  const hn::RebindToUnsigned<D> du;
+  const auto bits = hn::BitCast(du, hn::Add(y, hn::Zero(d)));
+  const auto negative = hn::BitCast(du, hn::ShiftRight<31>(hn::BitCast(di, bits)));  // all ones or zero
+  const auto bucket = hn::Min(hn::Max(hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 0x7fffu)), hn::Set(du, lowbit::kCodeTableLow)),
+                              hn::Set(du, lowbit::kCodeTableHigh));
+  const auto index = hn::Add(hn::Sub(bucket, hn::Set(du, lowbit::kCodeTableLow)), hn::And(negative, hn::Set(du, lowbit::kCodeTableSpan)));
+  const auto entry = hn::GatherIndex(di, reinterpret_cast<const std::int32_t*>(table), hn::BitCast(di, index));
+  const auto key = hn::BitCast(di, hn::And(hn::Xor(bits, negative), hn::Set(du, 0xffffu)));
+  const auto lo = hn::And(entry, hn::Set(di, 0xff));
+  const auto code = hn::Sub(lo, hn::VecFromMask(di, hn::Gt(key, hn::ShiftRight<8>(entry))));  // + 1 where key > step
+  return hn::IfThenZeroElse(hn::RebindMask(di, hn::IsNaN(y)), code);
 }
 
 // reference::random_bits for the lanes' element indices first, first + 1, ...
@@ -54,64 +51,66 @@ HWY_INLINE hn::Vec<DU> RandomBits(DU du, std::uint32_t key, std::uint32_t first)
   return hn::Xor(h, hn::ShiftRight<16>(h));
 }
 
-// reference::stochastic_code, lane by lane.
+// reference::stochastic_code, lane by lane (the floor code from its table).
 template <class D, class V>
-HWY_INLINE hn::Vec<hn::RebindToSigned<D>> StochasticCodes(D d, V y, const float* map, const float* floor_bounds,
-                                                         const float* floor_tables, std::uint32_t key, std::uint32_t first) {
+HWY_INLINE hn::Vec<hn::RebindToSigned<D>> StochasticCodes(D d, V y, const float* map, const std::uint32_t* floor_table,
+                                                         std::uint32_t key, std::uint32_t first) {
   const hn::RebindToSigned<D> di;
   const hn::RebindToUnsigned<D> du;
-  const auto index = CountBelow(d, y, floor_bounds, floor_tables, true);
+  const auto index = TableCodes(d, y, floor_table);
   const auto lo = hn::GatherIndex(d, map, index);
   const auto hi = hn::GatherIndex(d, map, hn::Min(hn::Add(index, hn::Set(di, 1)), hn::Set(di, 255)));
   const auto bits = hn::ShiftRight<8>(RandomBits(du, key, first));
   const auto u = hn::Mul(hn::ConvertTo(d, hn::BitCast(di, bits)), hn::Set(d, 0x1p-24f));
   const auto up = hn::RebindMask(di, hn::Lt(hn::Mul(u, hn::Sub(hi, lo)), hn::Sub(y, lo)));
-  return hn::IfThenElse(up, hn::Add(index, hn::Set(di, 1)), index);
+  // & 0xff: the reference's uint8 wraps 255 + 1 to 0 (only for y > 1, which a block never holds)
+  return hn::And(hn::IfThenElse(up, hn::Add(index, hn::Set(di, 1)), index), hn::Set(di, 0xff));
 }
 
-// reference::quantize_block.
-HWY_INLINE float QuantizeBlock(const float* x, std::size_t n, bool is_signed, lowbit::Rounding rounding,
-                               std::uint32_t first, std::uint8_t* codes) {
+// The running absmax of a block: the largest |x| as bits (an integer max: for non-negative floats it
+// orders as the values do, and NaN and infinity, whose bits are above every finite value's, survive it).
+template <class D>
+struct AbsmaxBits {
+  hn::Vec<hn::RebindToSigned<D>> top;
+  explicit AbsmaxBits(D) : top(hn::Zero(hn::RebindToSigned<D>())) {}
+  HWY_INLINE void Add(hn::Vec<D> x) {
+    const hn::RebindToSigned<D> di;
+    top = hn::Max(top, hn::And(hn::BitCast(di, x), hn::Set(di, 0x7fffffff)));
+  }
+  // reference::block_absmax of the values seen and of rest[0, n).
+  HWY_INLINE float Finish(const float* rest, std::size_t n) const {
+    const hn::RebindToSigned<D> di;
+    const std::int32_t bits = hn::GetLane(hn::MaxOfLanes(di, top));
+    if (bits > 0x7f7fffff) return __builtin_nanf("");
+    float absmax = std::bit_cast<float>(bits);
+    if (n > 0) {
+      const float tail = lowbit::reference::block_absmax(rest, n);
+      if (tail != tail) return tail;
+      absmax = tail > absmax ? tail : absmax;
+    }
+    return absmax;
+  }
+};
+
+// Codes of x[0, n) given the block's absmax (reference::quantize_block after its absmax).
+HWY_INLINE void QuantizeCodes(const float* x, std::size_t n, float absmax, bool is_signed, lowbit::Rounding rounding,
+                              std::uint32_t first, std::uint8_t* codes) {
   const hn::ScalableTag<float> d;
-  const hn::RebindToSigned<decltype(d)> di;
   const hn::Rebind<std::uint8_t, decltype(d)> d8;
   const std::size_t N = hn::Lanes(d);
-  // The absmax: Max is exact on finite values in any order; a non-finite value makes it NaN.
-  const auto largest_finite = hn::Set(d, 3.40282347e+38f);
-  auto top = hn::Zero(d);
-  auto bad = hn::Zero(d);
-  std::size_t i = 0;
-  for (; i + N <= n; i += N) {
-    const auto a = hn::Abs(hn::LoadU(d, x + i));
-    top = hn::Max(top, a);
-    bad = hn::Or(bad, hn::VecFromMask(d, hn::Not(hn::Le(a, largest_finite))));
-  }
-  float absmax = 0.0f;
-  bool finite = hn::AllTrue(d, hn::Eq(bad, hn::Zero(d)));
-  if (i > 0) absmax = hn::GetLane(hn::MaxOfLanes(d, top));
-  if (i < n) {
-    const float rest = lowbit::reference::block_absmax(x + i, n - i);
-    finite &= rest == rest;
-    absmax = rest > absmax ? rest : absmax;
-  }
-  if (!finite) absmax = __builtin_nanf("");
-
   const float* map = lowbit::dynamic_map(is_signed).data();
-  const float* thresholds = lowbit::dynamic_thresholds(is_signed).data();
-  const float* floor_bounds = lowbit::floor_bounds(is_signed).data();
-  const float* tables = lowbit::segment_tables(is_signed, rounding.stochastic, N);
+  const std::uint32_t* table = lowbit::code_table(is_signed, rounding.stochastic);
   const bool scaled = absmax > 0.0f;
   const auto scale = hn::Set(d, absmax);
-  i = 0;
-  if (tables != nullptr) {  // 4, 8 or 16 lanes; otherwise the scalar loop below does all of it
-    for (; i + N <= n; i += N) {
-      const auto y = scaled ? hn::Div(hn::LoadU(d, x + i), scale) : hn::Zero(d);
-      const auto code = rounding.stochastic
-                            ? StochasticCodes(d, y, map, floor_bounds, tables, rounding.key, first + static_cast<std::uint32_t>(i))
-                            : CountBelow(d, y, thresholds, tables, false);
-      hn::StoreU(hn::DemoteTo(d8, code), d8, codes + i);
-    }
+  std::size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto y = scaled ? hn::Div(hn::LoadU(d, x + i), scale) : hn::Zero(d);
+    const auto code = rounding.stochastic
+                          ? StochasticCodes(d, y, map, table, rounding.key, first + static_cast<std::uint32_t>(i))
+                          : TableCodes(d, y, table);
+    hn::StoreU(hn::DemoteTo(d8, code), d8, codes + i);
   }
+  const float* thresholds = lowbit::dynamic_thresholds(is_signed).data();
   for (; i < n; ++i) {
     const float y = lowbit::reference::normalized(x[i], absmax);
     codes[i] = rounding.stochastic
@@ -119,12 +118,31 @@ HWY_INLINE float QuantizeBlock(const float* x, std::size_t n, bool is_signed, lo
                          y, map, lowbit::random_bits(rounding.key, first + static_cast<std::uint32_t>(i)))
                    : lowbit::reference::nearest_code(y, thresholds);
   }
-  (void)di;
+}
+
+// reference::quantize_block.
+HWY_INLINE float QuantizeBlock(const float* x, std::size_t n, bool is_signed, lowbit::Rounding rounding,
+                               std::uint32_t first, std::uint8_t* codes) {
+  const hn::ScalableTag<float> d;
+  const std::size_t N = hn::Lanes(d);
+  AbsmaxBits<decltype(d)> top(d);
+  std::size_t i = 0;
+  for (; i + N <= n; i += N) top.Add(hn::LoadU(d, x + i));
+  const float absmax = top.Finish(x + i, n - i);
+  QuantizeCodes(x, n, absmax, is_signed, rounding, first, codes);
   return absmax;
 }
 
+// Whether lowbit::byte_permute::dequantize may replace the gathers: AVX-512 targets, on a CPU
+// with VBMI (checked at run time: lowbit::byte_permute::enabled()).
+inline constexpr bool kMayPermuteBytes = HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL;
+
 // reference::dequantize_block.
 HWY_INLINE void DequantizeBlock(const std::uint8_t* codes, std::size_t n, bool is_signed, float absmax, float* out) {
+  if (kMayPermuteBytes && lowbit::byte_permute::enabled()) {
+    lowbit::byte_permute::dequantize(codes, n, is_signed, absmax, out);
+    return;
+  }
   const hn::ScalableTag<float> d;
   const hn::RebindToSigned<decltype(d)> di;
   const hn::Rebind<std::uint8_t, decltype(d)> d8;
@@ -139,38 +157,50 @@ HWY_INLINE void DequantizeBlock(const std::uint8_t* codes, std::size_t n, bool i
   for (; i < n; ++i) out[i] = map[codes[i]] * absmax;
 }
 
+// reference::to_bfloat16 of one vector (element indices first, first + 1, ...): round to nearest even by
+// adding 0x7fff + the lowest kept bit, or stochastically by adding 16 random bits; NaN stays a quiet NaN.
+template <class D>
+HWY_INLINE hn::Vec<hn::Rebind<std::uint16_t, D>> BFloat16Bits(D d, hn::Vec<D> v, lowbit::Rounding rounding,
+                                                                std::uint32_t first) {
+  const hn::RebindToUnsigned<D> du;
+  const hn::RebindToSigned<D> di;
+  const hn::Rebind<std::uint16_t, D> d16;
+  (void)d;
+  const auto u = hn::BitCast(du, v);
+  const auto quiet_nan = hn::Or(hn::ShiftRight<16>(u), hn::Set(du, 0x40u));
+  const auto added = rounding.stochastic ? hn::ShiftRight<16>(RandomBits(du, rounding.key, first))
+                                         : hn::Add(hn::Set(du, 0x7fffu), hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1u)));
+  const auto rounded = hn::ShiftRight<16>(hn::Add(u, added));
+  const auto bits = hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), quiet_nan, rounded);
+  return hn::DemoteTo(d16, hn::BitCast(di, bits));
+}
+
+// reference::from_bfloat16 of one vector: the bits become the top half of a float32.
+template <class D>
+HWY_INLINE hn::Vec<D> LoadBFloat16(D d, const std::uint16_t* bits) {
+  const hn::RebindToUnsigned<D> du;
+  const hn::Rebind<std::uint16_t, D> d16;
+  return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(d16, bits))));
+}
+
 // reference::to_bfloat16 over n values (element indices first, first + 1, ...).
 HWY_INLINE void ToBFloat16(const float* x, std::size_t n, lowbit::Rounding rounding, std::uint32_t first,
                            std::uint16_t* out) {
   const hn::ScalableTag<float> d;
-  const hn::RebindToUnsigned<decltype(d)> du;
-  const hn::RebindToSigned<decltype(d)> di;
   const hn::Rebind<std::uint16_t, decltype(d)> d16;
   const std::size_t N = hn::Lanes(d);
   std::size_t i = 0;
   for (; i + N <= n; i += N) {
-    const auto v = hn::LoadU(d, x + i);
-    const auto u = hn::BitCast(du, v);
-    const auto quiet_nan = hn::Or(hn::ShiftRight<16>(u), hn::Set(du, 0x40u));
-    const auto added = rounding.stochastic
-                           ? hn::ShiftRight<16>(RandomBits(du, rounding.key, first + static_cast<std::uint32_t>(i)))
-                           : hn::Add(hn::Set(du, 0x7fffu), hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1u)));
-    const auto rounded = hn::ShiftRight<16>(hn::Add(u, added));
-    const auto bits = hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), quiet_nan, rounded);
-    hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, bits)), d16, out + i);
+    hn::StoreU(BFloat16Bits(d, hn::LoadU(d, x + i), rounding, first + static_cast<std::uint32_t>(i)), d16, out + i);
   }
   for (; i < n; ++i) out[i] = lowbit::reference::to_bfloat16(x[i], rounding, first + static_cast<std::uint32_t>(i));
 }
 
 HWY_INLINE void FromBFloat16(const std::uint16_t* bits, std::size_t n, float* out) {
   const hn::ScalableTag<float> d;
-  const hn::RebindToUnsigned<decltype(d)> du;
-  const hn::Rebind<std::uint16_t, decltype(d)> d16;
   const std::size_t N = hn::Lanes(d);
   std::size_t i = 0;
-  for (; i + N <= n; i += N) {
-    hn::StoreU(hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(d16, bits + i)))), d, out + i);
-  }
+  for (; i + N <= n; i += N) hn::StoreU(LoadBFloat16(d, bits + i), d, out + i);
   for (; i < n; ++i) out[i] = lowbit::reference::from_bfloat16(bits[i]);
 }
 
@@ -202,6 +232,103 @@ HWY_INLINE void WithFloatState(lowbit::StateDtype dtype, std::size_t n, std::uin
       }
     }
   }
+}
+
+// WithFloatState in one pass with the state in registers, for a rule that also has a vector form:
+// vector_update(i, state) updates elements [i, i + Lanes) given their state as float32 vectors (state[s]
+// for slot s), in place; buffer_update(b, len, views) is WithFloatState's update, for what does not fill a
+// vector. bfloat16: load, update and round each vector, no buffers. int8: per block, each vector of
+// codes is read back with a gather from the map, updated, and its new values kept in an L1 buffer while
+// the block's absmax runs along; then the buffer is quantized with the code tables. The same operations
+// as WithFloatState, so the same bits. Without native FMA the rules' vector forms differ from their
+// scalar ones (they round twice), so WithFloatState does all of it there, as the rules' own kernels do.
+template <class VectorUpdate, class BufferUpdate>
+HWY_INLINE void WithFusedState(lowbit::StateDtype dtype, std::size_t n, std::uint32_t first, lowbit::StateRef* slots,
+                               std::size_t count, const VectorUpdate& vector_update, const BufferUpdate& buffer_update) {
+#if HWY_NATIVE_FMA
+  using V = hn::Vec<hn::ScalableTag<float>>;
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<std::uint16_t, decltype(d)> d16;
+  const hn::Rebind<std::uint8_t, decltype(d)> d8;
+  const hn::RebindToSigned<decltype(d)> di;
+  const std::size_t N = hn::Lanes(d);
+  constexpr std::size_t kBlock = lowbit::kBlock;
+  if (dtype != lowbit::StateDtype::Int8) {
+    std::uint16_t* bits[3] = {};
+    for (std::size_t s = 0; s < count; ++s) bits[s] = static_cast<std::uint16_t*>(slots[s].data);
+    std::size_t i = 0;
+    for (; i + N <= n; i += N) {
+      V state[3] = {hn::Zero(d), hn::Zero(d), hn::Zero(d)};
+      for (std::size_t s = 0; s < count; ++s) state[s] = LoadBFloat16(d, bits[s] + i);
+      vector_update(i, state);
+      const std::uint32_t index = first + static_cast<std::uint32_t>(i);
+      for (std::size_t s = 0; s < count; ++s) hn::StoreU(BFloat16Bits(d, state[s], slots[s].rounding, index), d16, bits[s] + i);
+    }
+    if (i == n) return;
+    lowbit::StateRef rest[3] = {};
+    for (std::size_t s = 0; s < count; ++s) {
+      rest[s] = slots[s];
+      rest[s].data = bits[s] + i;
+    }
+    WithFloatState(dtype, n - i, first + static_cast<std::uint32_t>(i), rest, count,
+                   [&](std::size_t b, std::size_t len, float** views) { buffer_update(i + b, len, views); });
+    return;
+  }
+  alignas(64) float buffers[3][kBlock];
+  const float* maps[3] = {};
+  for (std::size_t s = 0; s < count; ++s) maps[s] = lowbit::dynamic_map(slots[s].is_signed).data();
+  for (std::size_t b = 0; b < n; b += kBlock) {
+    const std::size_t len = n - b < kBlock ? n - b : kBlock;
+    const std::uint8_t* codes[3] = {};
+    float old_absmax[3] = {};
+    V scale[3] = {hn::Zero(d), hn::Zero(d), hn::Zero(d)};
+    AbsmaxBits<decltype(d)> top[3] = {AbsmaxBits<decltype(d)>(d), AbsmaxBits<decltype(d)>(d), AbsmaxBits<decltype(d)>(d)};
+    for (std::size_t s = 0; s < count; ++s) {
+      codes[s] = static_cast<const std::uint8_t*>(slots[s].data) + b;
+      old_absmax[s] = slots[s].absmax[b / kBlock];
+      scale[s] = hn::Set(d, old_absmax[s]);
+    }
+    const bool permuted = kMayPermuteBytes && lowbit::byte_permute::enabled();
+    if (permuted) {  // the whole block read back at once, into the buffers the new values go to
+      for (std::size_t s = 0; s < count; ++s) {
+        lowbit::byte_permute::dequantize(codes[s], len, slots[s].is_signed, old_absmax[s], buffers[s]);
+      }
+    }
+    std::size_t i = 0;
+    for (; i + N <= len; i += N) {
+      V state[3] = {hn::Zero(d), hn::Zero(d), hn::Zero(d)};
+      for (std::size_t s = 0; s < count; ++s) {
+        if (permuted) {
+          state[s] = hn::Load(d, buffers[s] + i);
+        } else {
+          const auto code = hn::PromoteTo(di, hn::LoadU(d8, codes[s] + i));
+          state[s] = hn::Mul(hn::GatherIndex(d, maps[s], code), scale[s]);
+        }
+      }
+      vector_update(b + i, state);
+      for (std::size_t s = 0; s < count; ++s) {
+        hn::StoreU(state[s], d, buffers[s] + i);
+        top[s].Add(state[s]);
+      }
+    }
+    if (i < len) {
+      float* views[3] = {buffers[0] + i, buffers[1] + i, buffers[2] + i};
+      for (std::size_t s = 0; s < count && !permuted; ++s) {
+        for (std::size_t k = i; k < len; ++k) buffers[s][k] = maps[s][codes[s][k]] * old_absmax[s];
+      }
+      buffer_update(b + i, len - i, views);
+    }
+    for (std::size_t s = 0; s < count; ++s) {
+      const float absmax = top[s].Finish(buffers[s] + i, len - i);
+      slots[s].absmax[b / kBlock] = absmax;
+      QuantizeCodes(buffers[s], len, absmax, slots[s].is_signed, slots[s].rounding, first + static_cast<std::uint32_t>(b),
+                    static_cast<std::uint8_t*>(slots[s].data) + b);
+    }
+  }
+#else
+  (void)vector_update;
+  WithFloatState(dtype, n, first, slots, count, buffer_update);
+#endif
 }
 
 }  // namespace descent::kernels::HWY_NAMESPACE

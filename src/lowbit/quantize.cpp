@@ -2,9 +2,15 @@
 #include "lowbit/quantize.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define DESCENT_LOWBIT_BYTE_PERMUTES 1
+#endif
 
 #include "descent/dtype.hpp"
 
@@ -69,27 +75,55 @@ const std::array<float, 256> kUnsignedThresholds = make_thresholds(kUnsignedMap)
 const std::array<float, 256> kSignedFloor = make_floor_bounds(kSignedMap);
 const std::array<float, 256> kUnsignedFloor = make_floor_bounds(kUnsignedMap);
 
-// [is_signed][floor_search][lanes 4, 8, 16]
-struct SegmentTables {
-  std::array<float, 256> table[2][2][3];
-  SegmentTables() {
+// The code tables of quantize.hpp, built from the searches themselves: for each bucket the count at its
+// smallest y, and where (if anywhere) it steps up by one, found by bisection over the bucket's keys (the
+// count grows with y). `hold` records whether no bucket steps twice and the clamped ones not at all.
+struct CodeTables {
+  std::array<std::uint32_t, 2 * kCodeTableSpan> table[2][2];  // [is_signed][floor_search]
+  bool hold = true;
+  CodeTables() {
     for (int is_signed = 0; is_signed < 2; ++is_signed) {
       for (int floor_search = 0; floor_search < 2; ++floor_search) {
-        const auto& bounds = floor_search ? (is_signed ? kSignedFloor : kUnsignedFloor)
-                                          : (is_signed ? kSignedThresholds : kUnsignedThresholds);
-        for (int l = 0; l < 3; ++l) {
-          const std::size_t lanes = std::size_t{4} << l, width = 256 / lanes;
-          auto& t = table[is_signed][floor_search][l];
-          t.fill(0.0f);
-          for (std::size_t k = 0; k + 1 < width; ++k) {
-            for (std::size_t seg = 0; seg < lanes; ++seg) t[k * lanes + seg] = bounds[seg * width + k];
+        const float* map = (is_signed ? kSignedMap : kUnsignedMap).data();
+        const float* thresholds = (is_signed ? kSignedThresholds : kUnsignedThresholds).data();
+        const auto count = [&](std::uint32_t bits) {
+          const float y = std::bit_cast<float>(bits);
+          return static_cast<std::uint32_t>(floor_search ? reference::floor_code(y, map)
+                                                         : reference::nearest_code(y, thresholds));
+        };
+        for (std::uint32_t negative = 0; negative < 2; ++negative) {
+          for (std::uint32_t bucket = kCodeTableLow; bucket <= kCodeTableHigh; ++bucket) {
+            // the bits of the y of this bucket whose key (growing with y) is `key`
+            const auto at = [&](std::uint32_t key) {
+              return negative ? 0x80000000u | bucket << 16 | (key ^ 0xffffu) : bucket << 16 | key;
+            };
+            const std::uint32_t lo = count(at(0)), top = count(at(0xffff));
+            std::uint32_t step = 0xffff;
+            if (bucket == kCodeTableLow) {  // also every |y| below it, down to the smallest nonzero; -0 counts as +0
+              hold &= negative ? lo == count(0x80000001u) : count(0u) == top;
+            } else if (bucket == kCodeTableHigh) {  // also every |y| above, up to infinity
+              hold &= lo == top && count(negative ? 0xff800000u : 0x7f800000u) == lo;
+            } else if (top != lo) {
+              hold &= top == lo + 1;
+              std::uint32_t last = 0, past = 0xffff;  // count(last) == lo < count(past)
+              while (past - last > 1) {
+                const std::uint32_t mid = (last + past) / 2;
+                (count(at(mid)) == lo ? last : past) = mid;
+              }
+              step = last;
+            }
+            table[is_signed][floor_search][bucket - kCodeTableLow + negative * kCodeTableSpan] = lo | step << 8;
           }
         }
       }
     }
   }
 };
-const SegmentTables kSegmentTables;
+
+const CodeTables& code_tables() {
+  static const CodeTables tables;
+  return tables;
+}
 
 }  // namespace
 
@@ -100,10 +134,85 @@ const std::array<float, 256>& dynamic_thresholds(bool is_signed) noexcept {
 
 const std::array<float, 256>& floor_bounds(bool is_signed) noexcept { return is_signed ? kSignedFloor : kUnsignedFloor; }
 
-const float* segment_tables(bool is_signed, bool floor_search, std::size_t lanes) noexcept {
-  const int l = lanes == 4 ? 0 : lanes == 8 ? 1 : lanes == 16 ? 2 : -1;
-  return l < 0 ? nullptr : kSegmentTables.table[is_signed][floor_search][l].data();
+const std::uint32_t* code_table(bool is_signed, bool floor_search) noexcept {
+  return code_tables().table[is_signed][floor_search].data();
 }
+
+bool code_tables_hold() noexcept { return code_tables().hold; }
+
+namespace byte_permute {
+
+#ifdef DESCENT_LOWBIT_BYTE_PERMUTES
+namespace {
+// The four bytes of every map value, byte k of map[c] at [k][c].
+struct BytePlanes {
+  alignas(64) std::uint8_t plane[2][4][256];  // [is_signed][byte][code]
+  // The codes reordered so that the in-lane unpacks below leave their values in order: position
+  // 16 L + 4 q + r (128-bit lane L, unpack step q, r < 4) takes code 16 q + 4 L + r.
+  alignas(64) std::uint8_t order[64];
+  BytePlanes() {
+    for (int is_signed = 0; is_signed < 2; ++is_signed) {
+      for (int c = 0; c < 256; ++c) {
+        const std::uint32_t bits = std::bit_cast<std::uint32_t>(dynamic_map(is_signed != 0)[static_cast<std::size_t>(c)]);
+        for (int k = 0; k < 4; ++k) plane[is_signed][k][c] = static_cast<std::uint8_t>(bits >> (8 * k));
+      }
+    }
+    for (int lane = 0; lane < 4; ++lane) {
+      for (int q = 0; q < 4; ++q) {
+        for (int r = 0; r < 4; ++r) order[16 * lane + 4 * q + r] = static_cast<std::uint8_t>(16 * q + 4 * lane + r);
+      }
+    }
+  }
+};
+const BytePlanes kBytePlanes;
+}  // namespace
+
+bool& enabled() noexcept {
+  static bool enabled = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vbmi");
+  return enabled;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void dequantize(
+    const std::uint8_t* codes, std::size_t n, bool is_signed, float absmax, float* out) noexcept {
+  const auto& planes = kBytePlanes.plane[is_signed];
+  __m512i table[4][4];  // [byte][quarter of the codes]
+  for (int k = 0; k < 4; ++k) {
+    for (int h = 0; h < 4; ++h) table[k][h] = _mm512_load_si512(planes[k] + 64 * h);
+  }
+  const __m512i order = _mm512_load_si512(kBytePlanes.order);
+  const __m512 scale = _mm512_set1_ps(absmax);
+  std::size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    // (the maskz form: GCC 12 warns about the plain one's undefined source operand)
+    const __m512i c = _mm512_maskz_permutexvar_epi8(~__mmask64{0}, order, _mm512_loadu_si512(codes + i));
+    const __mmask64 upper = _mm512_movepi8_mask(c);  // codes 128..255
+    __m512i bytes[4];
+    for (int k = 0; k < 4; ++k) {
+      bytes[k] = _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(table[k][0], c, table[k][1]),
+                                        _mm512_permutex2var_epi8(table[k][2], c, table[k][3]));
+    }
+    const __m512i low01 = _mm512_unpacklo_epi8(bytes[0], bytes[1]), high01 = _mm512_unpackhi_epi8(bytes[0], bytes[1]);
+    const __m512i low23 = _mm512_unpacklo_epi8(bytes[2], bytes[3]), high23 = _mm512_unpackhi_epi8(bytes[2], bytes[3]);
+    _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi16(low01, low23)), scale));
+    _mm512_storeu_ps(out + i + 16, _mm512_mul_ps(_mm512_castsi512_ps(_mm512_unpackhi_epi16(low01, low23)), scale));
+    _mm512_storeu_ps(out + i + 32, _mm512_mul_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi16(high01, high23)), scale));
+    _mm512_storeu_ps(out + i + 48, _mm512_mul_ps(_mm512_castsi512_ps(_mm512_unpackhi_epi16(high01, high23)), scale));
+  }
+  const float* map = dynamic_map(is_signed).data();
+  for (; i < n; ++i) out[i] = map[codes[i]] * absmax;
+}
+#else
+bool& enabled() noexcept {
+  static bool enabled = false;
+  return enabled;
+}
+void dequantize(const std::uint8_t* codes, std::size_t n, bool is_signed, float absmax, float* out) noexcept {
+  reference::dequantize_block(codes, n, is_signed, absmax, out);
+}
+#endif
+
+}  // namespace byte_permute
 
 namespace reference {
 

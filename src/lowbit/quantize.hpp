@@ -25,6 +25,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -51,9 +52,38 @@ const std::array<float, 256>& dynamic_thresholds(bool is_signed) noexcept;
 // the floor code of stochastic rounding counts the map values from map[1] on that are <= y, so its
 // bounds are map[1..255], then +infinity.
 const std::array<float, 256>& floor_bounds(bool is_signed) noexcept;
-// The bounds cut into `lanes` segments of W = 256 / lanes and transposed for a vector search: entry
-// [k * lanes + s] is bounds[s * W + k], for k < W - 1. For lanes 4, 8 and 16; null otherwise.
-const float* segment_tables(bool is_signed, bool floor_search, std::size_t lanes) noexcept;
+// Code tables: the nearest code (or the floor code of stochastic rounding) of a float32 y in one table
+// lookup instead of a search. y's bits are cut into a bucket (sign, exponent, top 7 mantissa bits: bits >> 16,
+// the bfloat16 buckets) and its low 16 bits. Within a bucket the search's count takes at most two values,
+// because no bucket holds more than one bound (buckets are 2^-8..2^-7 of y wide, the maps' gaps at least
+// ~0.7% of their values: checked when the table is built, code_tables_hold()). An entry is
+// lo | step << 8: the count at the bucket's smallest y, and the last key that still gets lo, the key being
+// the low 16 bits of y (positive y) or their complement (negative y, whose bits grow as y falls), so that
+// the key grows with y in both. Hence count = lo + (key > step), step = 0xffff when the count is constant.
+// Magnitude buckets below kCodeTableLow (|y| < 2^-25, below every bound) share the entry of kCodeTableLow,
+// those above kCodeTableHigh (|y| > 1.0078, infinities) that of kCodeTableHigh; both entries are constant.
+// NaN has no entry: callers give it code 0, as the search does. Index: (magnitude bucket clamped to
+// [low, high]) - low, + kCodeTableSpan for negative y.
+inline constexpr std::uint32_t kCodeTableLow = 0x3300;   // bits >> 16 of 2^-25
+inline constexpr std::uint32_t kCodeTableHigh = 0x3f81;  // the bucket above 1.0's
+inline constexpr std::uint32_t kCodeTableSpan = kCodeTableHigh - kCodeTableLow + 1;
+// floor_search false: the nearest code (dynamic_thresholds); true: the floor code (floor_bounds).
+const std::uint32_t* code_table(bool is_signed, bool floor_search) noexcept;
+// Whether every bucket of the four tables holds at most one bound and the clamped ones none (the
+// condition for the table's count to equal the search's); checked once, when the tables are built.
+bool code_tables_hold() noexcept;
+// The table's count for one value, the scalar form of the vector lookup (quantize-inl.h, TableCodes).
+inline std::uint8_t table_code(float y, const std::uint32_t* table) noexcept {
+  std::uint32_t bits = std::bit_cast<std::uint32_t>(y);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return 0;  // NaN
+  if (bits == 0x80000000u) bits = 0;                 // -0 counts as +0 (y + 0 in the vector form)
+  const std::uint32_t negative = bits >> 31 ? 0xffffffffu : 0u;
+  std::uint32_t bucket = (bits >> 16) & 0x7fffu;
+  bucket = bucket < kCodeTableLow ? kCodeTableLow : bucket > kCodeTableHigh ? kCodeTableHigh : bucket;
+  const std::uint32_t entry = table[bucket - kCodeTableLow + (negative & kCodeTableSpan)];
+  const std::uint32_t key = (bits ^ negative) & 0xffffu;
+  return static_cast<std::uint8_t>((entry & 0xffu) + (key > entry >> 8 ? 1u : 0u));
+}
 
 // A 32-bit hash (MurmurHash3's finalizer) of key + index * golden ratio: the random bits of stochastic
 // rounding. Written with 32-bit integer operations only, so that vector code computes the same bits.
@@ -100,13 +130,19 @@ inline std::uint8_t nearest_code(float y, const float* thresholds) noexcept {
   }
   return static_cast<std::uint8_t>(index);
 }
-// The floor code c (map[c] <= y, or 0 below map[0]), rounded up to c + 1 when u * (map[c+1] - map[c]) <
-// y - map[c], u = (bits >> 8) / 2^24 in [0, 1): up with probability (y - map[c]) / (map[c+1] - map[c]).
-inline std::uint8_t stochastic_code(float y, const float* map, std::uint32_t bits) noexcept {
+// The floor code c: the number of map values from map[1] on that are <= y (so map[c] <= y < map[c + 1],
+// or 0 below map[1]; NaN gives 0).
+inline std::uint8_t floor_code(float y, const float* map) noexcept {
   unsigned index = 0;
   for (unsigned step = 128; step >= 1; step >>= 1) {
     if (map[index + step] <= y) index += step;
   }
+  return static_cast<std::uint8_t>(index);
+}
+// The floor code c rounded up to c + 1 when u * (map[c+1] - map[c]) <
+// y - map[c], u = (bits >> 8) / 2^24 in [0, 1): up with probability (y - map[c]) / (map[c+1] - map[c]).
+inline std::uint8_t stochastic_code(float y, const float* map, std::uint32_t bits) noexcept {
+  const unsigned index = floor_code(y, map);
   const float lo = map[index], hi = map[index < 255 ? index + 1 : 255];
   const float u = static_cast<float>(bits >> 8) * 0x1p-24f;
   return static_cast<std::uint8_t>(index + (u * (hi - lo) < y - lo ? 1 : 0));
@@ -176,6 +212,17 @@ void with_float_state(StateDtype dtype, std::size_t n, std::uint32_t first, Stat
 }
 
 }  // namespace reference
+
+namespace byte_permute {
+// Dequantization with AVX-512 VBMI byte permutes, for x86 CPUs that have them (gathers are slow on some,
+// e.g. ~1 element per cycle on Zen 4): each byte of map[code] comes from a 256-byte table held in four
+// registers (vpermt2b twice and a blend by the code's top bit), the four bytes are interleaved into
+// float32 and multiplied by absmax as reference::dequantize_block does. enabled() says whether this
+// CPU has them (tests may turn the path off to test the gathers beside it); dequantize must only be
+// called when it is true.
+bool& enabled() noexcept;
+void dequantize(const std::uint8_t* codes, std::size_t n, bool is_signed, float absmax, float* out) noexcept;
+}  // namespace byte_permute
 
 // The vector forms of the whole-tensor conversions (dispatched to the best instruction set), bitwise equal
 // to the reference's.

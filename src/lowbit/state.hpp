@@ -10,7 +10,8 @@
 //
 // Adding state_dtype to an element-wise rule (Lion, say) takes: the two option rows, the absmax slots
 // with moment_layout/absmax_layout, the absmax bits in slots_needed(), and in plan() a branch that
-// calls the rule's float32 kernel through WithFloatState (see Adam's adam_lowbit in adam-inl.h).
+// calls the rule's float32 kernel through WithFloatState, or its one-vector body through WithFusedState
+// (faster: see Adam's AdamLowBit in adam-inl.h).
 #pragma once
 
 #include <array>

@@ -38,6 +38,10 @@ struct LowBitCase {
       absmax[k].resize(lowbit::blocks_of(n));
       for (float& a : absmax[k]) a = std::fabs(normal(rng)) * 1e-3f;
     }
+    if (n > 2 * lowbit::kBlock) {  // a block of zero scale (its values read back as +-0) and zero gradients
+      for (int k = 0; k < 3; ++k) absmax[k][1] = 0.0f;
+      for (std::size_t i = lowbit::kBlock; i < 2 * lowbit::kBlock; i += 2) g[i] = -0.0f;
+    }
     if (dtype == StateDType::BFloat16) {  // bfloat16 second moments must be >= 0: clear their sign bits
       for (int k = 1; k < 3; ++k) {
         for (std::size_t i = 1; i < state[k].size(); i += 2) state[k][i] &= 0x3f;
@@ -67,13 +71,16 @@ struct LowBitCase {
 
 TEST(Kernels, AdamLowBitMatchesTheReference) {
   const auto targets = kernels::available_targets();
+  const bool permutes = lowbit::byte_permute::enabled();
   for (const auto& [bits, name] : targets) {
-    SCOPED_TRACE("target " + name);
+   for (const bool permute : {false, permutes}) {  // int8 read back with gathers, and with byte permutes where the CPU has them
+    lowbit::byte_permute::enabled() = permute;
+    SCOPED_TRACE("target " + name + (permute ? ", byte permutes" : ""));
     kernels::use_only_target(bits);
     std::mt19937 rng(4242);
     for (const StateDType dtype : {StateDType::BFloat16, StateDType::Int8}) {
       for (const std::size_t n : {std::size_t{1}, std::size_t{17}, std::size_t{255}, std::size_t{256},
-                                  std::size_t{257}, std::size_t{4097}}) {
+                                  std::size_t{257}, std::size_t{4095}, std::size_t{4096}, std::size_t{4097}}) {
         for (int variant = 0; variant < 4; ++variant) {
           SCOPED_TRACE("dtype " + std::to_string(static_cast<int>(dtype)) + ", n " + std::to_string(n) + ", variant " +
                        std::to_string(variant));
@@ -106,6 +113,8 @@ TEST(Kernels, AdamLowBitMatchesTheReference) {
       }
     }
   }
+   }
+  lowbit::byte_permute::enabled() = permutes;
   kernels::use_only_target(0);
 }
 
