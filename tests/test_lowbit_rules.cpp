@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "descent/compose.hpp"
 #include "descent/factory.hpp"
 #include "lowbit/state.hpp"
 #include "optimizers/adadelta/adadelta_reference.hpp"
@@ -382,6 +383,31 @@ TEST(LowBitRules, BFloat16CheckpointRoundTripsThroughFloat32) {
     steps(*a, a_model, 3, 2);
     steps(*c, c_model, 3, 2);
     for (int k = 0; k < 2; ++k) EXPECT_TRUE(same_bits(a_model.w[k].data(), c_model.w[k].data(), Model::kSizes[k]));
+  }
+}
+
+// Schedule-Free keeps x in the parameters' dtype under bfloat16 state: eval() and train() still swap it
+// with the parameters bit for bit, and training goes on after them.
+TEST(LowBitRules, ScheduleFreeEvalSwapsItsFloat32Average) {
+  for (const std::string_view name : {"sgdschedulefree", "adamwschedulefree"}) {
+    SCOPED_TRACE(name);
+    Model model;
+    auto opt = make_optimizer(name, model.params(), {{"state_dtype", 1.0}});
+    steps(*opt, model, 0, 3);
+    auto* averaging = dynamic_cast<Averaging*>(opt.get());
+    ASSERT_NE(averaging, nullptr);
+    EXPECT_EQ(opt->state_layout("big", "z").dtype, DType::BFloat16);
+    EXPECT_EQ(opt->state_layout("big", "x").dtype, DType::Float32);
+    const std::vector<float> y = model.w[0];
+    const auto x = opt->state<float>("big", "x");
+    const std::vector<float> average(x.begin(), x.end());
+    EXPECT_NE(average, y);
+    averaging->use_average(true);
+    EXPECT_EQ(model.w[0], average);
+    averaging->use_average(false);
+    EXPECT_EQ(model.w[0], y);
+    steps(*opt, model, 3, 1);
+    EXPECT_NE(model.w[0], y);
   }
 }
 
