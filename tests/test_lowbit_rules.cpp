@@ -33,8 +33,10 @@
 #include "optimizers/lion/lion_reference.hpp"
 #include "optimizers/nadam/nadam_reference.hpp"
 #include "optimizers/radam/radam_reference.hpp"
+#include "optimizers/rmsprop/rmsprop_reference.hpp"
 #include "optimizers/rprop/rprop_reference.hpp"
 #include "optimizers/schedule_free/schedule_free_reference.hpp"
+#include "optimizers/sgd/sgd_reference.hpp"
 #include "support/expect_throw.hpp"
 
 namespace descent {
@@ -202,13 +204,19 @@ TEST(LowBitRules, OneStepIsTheFloat32StepThenRoundingOnEveryTarget) {
   kernels::use_only_target(0);
 }
 
-// (a): the rules whose plan() runs their float32 kernel through lowbit::float_state_task. `update` runs
-// the rule on one block: the dispatched kernel (vector) or the scalar reference.
+// (a): the rules whose plan() runs their float32 kernel through lowbit::float_state_task: `update` runs
+// the rule on one block, the dispatched kernel (vector) or the scalar reference. SGD and RMSprop have
+// per-target low-bit kernels (WithFloatState) with their own references: `whole` runs one or the other.
+// (Adam's are checked in adam_lowbit_test.cpp.)
+using Update = std::function<void(bool vector, float* p, const float* g, float** state, std::size_t n)>;
+using Whole = std::function<void(bool vector, StateDType dtype, float* p, const float* g, lowbit::StateRef* slots,
+                                 std::size_t count, std::uint32_t first, std::size_t n)>;
 struct KernelRow {
   std::string_view name;
   std::size_t count;
   bool is_signed[3];
-  std::function<void(bool vector, float* p, const float* g, float** state, std::size_t n)> update;
+  Update update;
+  Whole whole = nullptr;
 };
 
 const std::vector<KernelRow>& kernel_rows() {
@@ -273,6 +281,23 @@ const std::vector<KernelRow>& kernel_rows() {
                    v ? kernels::adamw_schedule_free(sf, p, g, st[0], st[1], x.data(), n)
                      : reference::adamw_schedule_free<float>(sf, p, g, st[0], st[1], x.data(), n);
                  }});
+    for (const bool nesterov : {false, true}) {
+      const reference::SGDStep sgd{0.1, 0.9, nesterov ? 0.0 : 0.1, 0.01, nesterov, false, false};
+      r.push_back({nesterov ? "sgd nesterov" : "sgd", 1, {true}, nullptr,
+                   [=](bool v, StateDType d, float* p, const float* g, lowbit::StateRef* st, std::size_t c, std::uint32_t f,
+                       std::size_t n) {
+                     v ? kernels::sgd_lowbit(sgd, d, p, g, st, c, f, n) : reference::sgd_lowbit(sgd, d, p, g, st, c, f, n);
+                   }});
+    }
+    for (const bool has_buf : {false, true}) {
+      const reference::RMSpropStep rmsprop{0.01, 0.99, 1e-8, 0.01, has_buf ? 0.5 : 0.0, false, false};
+      r.push_back({has_buf ? "rmsprop momentum" : "rmsprop", has_buf ? 2u : 1u, {false, true}, nullptr,
+                   [=](bool v, StateDType d, float* p, const float* g, lowbit::StateRef* st, std::size_t c, std::uint32_t f,
+                       std::size_t n) {
+                     v ? kernels::rmsprop_lowbit(rmsprop, d, has_buf, false, p, g, st, c, f, n)
+                       : reference::rmsprop_lowbit(rmsprop, d, has_buf, false, p, g, st, c, f, n);
+                   }});
+    }
     return r;
   }();
   return rows;
@@ -325,12 +350,17 @@ TEST(LowBitRules, BlockLoopMatchesTheScalarReferenceOnEveryTarget) {
               }
             }
             const std::uint32_t first = 16384;  // as the engine's second chunk passes it
-            lowbit::with_float_blocks(dtype, n, first, refs[0].data(), row.count, [&](std::size_t b, std::size_t len, float** st) {
-              row.update(true, p.data() + b, g.data() + b, st, len);
-            });
-            lowbit::reference::with_float_state(dtype, n, first, refs[1].data(), row.count, [&](std::size_t b, std::size_t len, float** st) {
-              row.update(false, q.data() + b, g.data() + b, st, len);
-            });
+            if (row.whole) {
+              row.whole(true, dtype, p.data(), g.data(), refs[0].data(), row.count, first, n);
+              row.whole(false, dtype, q.data(), g.data(), refs[1].data(), row.count, first, n);
+            } else {
+              lowbit::with_float_blocks(dtype, n, first, refs[0].data(), row.count, [&](std::size_t b, std::size_t len, float** st) {
+                row.update(true, p.data() + b, g.data() + b, st, len);
+              });
+              lowbit::reference::with_float_state(dtype, n, first, refs[1].data(), row.count, [&](std::size_t b, std::size_t len, float** st) {
+                row.update(false, q.data() + b, g.data() + b, st, len);
+              });
+            }
             EXPECT_TRUE(same_bits(p.data(), q.data(), n)) << "param";
             for (std::size_t k = 0; k < row.count; ++k) {
               if (int8) {
