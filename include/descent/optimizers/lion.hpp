@@ -1,6 +1,7 @@
 // Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"): the sign of an interpolation
 // between the momentum and the gradient, with decoupled weight decay. One state slot ("exp_avg"), half
-// of Adam's. The update rule is in src/optimizers/lion/lion.cpp and docs/optimizers.md.
+// of Adam's, in float32, bfloat16 or int8 (state_dtype; int8 adds its block scales, "exp_avg_absmax").
+// The update rule is in src/optimizers/lion/lion.cpp and docs/optimizers.md.
 #pragma once
 
 #include "descent/optimizer.hpp"
