@@ -1,5 +1,6 @@
-// The dtype an element-wise optimizer keeps its state in: its option "state_dtype" (Adam, AdamW, SGD,
-// RMSprop). docs/optimizers.md, "State dtypes", says what each costs and how accurate it is.
+// The dtype an element-wise optimizer keeps its state in: its option "state_dtype" (every element-wise
+// rule; int8 for Adam, AdamW, Lion, SGD and RMSprop only). docs/optimizers.md, "State dtypes", says
+// what each costs and how accurate it is.
 #pragma once
 
 #include <array>

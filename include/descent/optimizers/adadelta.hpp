@@ -3,12 +3,13 @@
 #pragma once
 
 #include "descent/optimizer.hpp"
+#include "descent/state_dtype.hpp"
 
 namespace descent {
 
 class AdadeltaOptions final : public Options {
  public:
-  enum Field : std::size_t { kLr, kRho, kEps, kWeightDecay, kMaximize, kCount };
+  enum Field : std::size_t { kLr, kRho, kEps, kWeightDecay, kMaximize, kStateDtype, kStochasticRounding, kCount };
   static std::span<const OptionInfo> fields();
 
   explicit AdadeltaOptions(double lr = 1.0);
@@ -24,6 +25,11 @@ class AdadeltaOptions final : public Options {
   bool maximize() const noexcept { return flag(kMaximize); }
   AdadeltaOptions& maximize(bool v) { assign(kMaximize, v); return *this; }
 
+  // The state's dtype, float32 or bfloat16 (docs/optimizers.md, "State dtypes"); fixed once the group is added.
+  StateDType state_dtype() const noexcept { return static_cast<StateDType>(choice_index(kStateDtype)); }
+  AdadeltaOptions& state_dtype(StateDType v) { assign_choice(kStateDtype, kStateDTypeNames[static_cast<int>(v)]); return *this; }
+  bool stochastic_rounding() const noexcept { return flag(kStochasticRounding); }
+  AdadeltaOptions& stochastic_rounding(bool v) { assign(kStochasticRounding, v); return *this; }
   std::unique_ptr<Options> clone() const override { return std::make_unique<AdadeltaOptions>(*this); }
 };
 

@@ -3,12 +3,13 @@
 #pragma once
 
 #include "descent/optimizer.hpp"
+#include "descent/state_dtype.hpp"
 
 namespace descent {
 
 class AdamaxOptions final : public Options {
  public:
-  enum Field : std::size_t { kLr, kBeta1, kBeta2, kEps, kWeightDecay, kMaximize, kCount };
+  enum Field : std::size_t { kLr, kBeta1, kBeta2, kEps, kWeightDecay, kMaximize, kStateDtype, kStochasticRounding, kCount };
   static std::span<const OptionInfo> fields();
 
   explicit AdamaxOptions(double lr = 2e-3);
@@ -25,6 +26,11 @@ class AdamaxOptions final : public Options {
   bool maximize() const noexcept { return flag(kMaximize); }
   AdamaxOptions& maximize(bool v) { assign(kMaximize, v); return *this; }
 
+  // The state's dtype, float32 or bfloat16 (docs/optimizers.md, "State dtypes"); fixed once the group is added.
+  StateDType state_dtype() const noexcept { return static_cast<StateDType>(choice_index(kStateDtype)); }
+  AdamaxOptions& state_dtype(StateDType v) { assign_choice(kStateDtype, kStateDTypeNames[static_cast<int>(v)]); return *this; }
+  bool stochastic_rounding() const noexcept { return flag(kStochasticRounding); }
+  AdamaxOptions& stochastic_rounding(bool v) { assign(kStochasticRounding, v); return *this; }
   std::unique_ptr<Options> clone() const override { return std::make_unique<AdamaxOptions>(*this); }
 };
 

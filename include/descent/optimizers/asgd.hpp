@@ -4,12 +4,13 @@
 #pragma once
 
 #include "descent/optimizer.hpp"
+#include "descent/state_dtype.hpp"
 
 namespace descent {
 
 class ASGDOptions final : public Options {
  public:
-  enum Field : std::size_t { kLr, kLambd, kAlpha, kT0, kWeightDecay, kMaximize, kCount };
+  enum Field : std::size_t { kLr, kLambd, kAlpha, kT0, kWeightDecay, kMaximize, kStateDtype, kStochasticRounding, kCount };
   static std::span<const OptionInfo> fields();
 
   explicit ASGDOptions(double lr = 1e-2);
@@ -27,6 +28,11 @@ class ASGDOptions final : public Options {
   bool maximize() const noexcept { return flag(kMaximize); }
   ASGDOptions& maximize(bool v) { assign(kMaximize, v); return *this; }
 
+  // The state's dtype, float32 or bfloat16 (docs/optimizers.md, "State dtypes"); fixed once the group is added.
+  StateDType state_dtype() const noexcept { return static_cast<StateDType>(choice_index(kStateDtype)); }
+  ASGDOptions& state_dtype(StateDType v) { assign_choice(kStateDtype, kStateDTypeNames[static_cast<int>(v)]); return *this; }
+  bool stochastic_rounding() const noexcept { return flag(kStochasticRounding); }
+  ASGDOptions& stochastic_rounding(bool v) { assign(kStochasticRounding, v); return *this; }
   std::unique_ptr<Options> clone() const override { return std::make_unique<ASGDOptions>(*this); }
 };
 

@@ -8,13 +8,14 @@
 #include <limits>
 
 #include "descent/optimizer.hpp"
+#include "descent/state_dtype.hpp"
 
 namespace descent {
 
 class LAMBOptions final : public Options {
  public:
   enum Field : std::size_t {
-    kLr, kBeta1, kBeta2, kEps, kWeightDecay, kBiasCorrection, kWeightNormMin, kWeightNormMax, kExclude, kMaximize, kCount
+    kLr, kBeta1, kBeta2, kEps, kWeightDecay, kBiasCorrection, kWeightNormMin, kWeightNormMax, kExclude, kMaximize, kStateDtype, kStochasticRounding, kCount
   };
   static std::span<const OptionInfo> fields();
 
@@ -42,6 +43,11 @@ class LAMBOptions final : public Options {
   bool maximize() const noexcept { return flag(kMaximize); }
   LAMBOptions& maximize(bool v) { assign(kMaximize, v); return *this; }
 
+  // The state's dtype, float32 or bfloat16 (docs/optimizers.md, "State dtypes"); fixed once the group is added.
+  StateDType state_dtype() const noexcept { return static_cast<StateDType>(choice_index(kStateDtype)); }
+  LAMBOptions& state_dtype(StateDType v) { assign_choice(kStateDtype, kStateDTypeNames[static_cast<int>(v)]); return *this; }
+  bool stochastic_rounding() const noexcept { return flag(kStochasticRounding); }
+  LAMBOptions& stochastic_rounding(bool v) { assign(kStochasticRounding, v); return *this; }
   void validate() const override;  // weight_norm_min <= weight_norm_max
   std::unique_ptr<Options> clone() const override { return std::make_unique<LAMBOptions>(*this); }
 };

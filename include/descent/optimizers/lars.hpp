@@ -5,12 +5,13 @@
 #pragma once
 
 #include "descent/optimizer.hpp"
+#include "descent/state_dtype.hpp"
 
 namespace descent {
 
 class LARSOptions final : public Options {
  public:
-  enum Field : std::size_t { kLr, kMomentum, kNesterov, kWeightDecay, kTrustCoefficient, kEps, kExclude, kMaximize, kCount };
+  enum Field : std::size_t { kLr, kMomentum, kNesterov, kWeightDecay, kTrustCoefficient, kEps, kExclude, kMaximize, kStateDtype, kStochasticRounding, kCount };
   static std::span<const OptionInfo> fields();
 
   explicit LARSOptions(double lr = 1.0);
@@ -33,6 +34,11 @@ class LARSOptions final : public Options {
   bool maximize() const noexcept { return flag(kMaximize); }
   LARSOptions& maximize(bool v) { assign(kMaximize, v); return *this; }
 
+  // The state's dtype, float32 or bfloat16 (docs/optimizers.md, "State dtypes"); fixed once the group is added.
+  StateDType state_dtype() const noexcept { return static_cast<StateDType>(choice_index(kStateDtype)); }
+  LARSOptions& state_dtype(StateDType v) { assign_choice(kStateDtype, kStateDTypeNames[static_cast<int>(v)]); return *this; }
+  bool stochastic_rounding() const noexcept { return flag(kStochasticRounding); }
+  LARSOptions& stochastic_rounding(bool v) { assign(kStochasticRounding, v); return *this; }
   void validate() const override;  // Nesterov needs momentum > 0
   std::unique_ptr<Options> clone() const override { return std::make_unique<LARSOptions>(*this); }
 };

@@ -6,12 +6,13 @@
 #pragma once
 
 #include "descent/optimizer.hpp"
+#include "descent/state_dtype.hpp"
 
 namespace descent {
 
 class NAdamOptions final : public Options {
  public:
-  enum Field : std::size_t { kLr, kBeta1, kBeta2, kEps, kWeightDecay, kMomentumDecay, kMaximize, kCount };
+  enum Field : std::size_t { kLr, kBeta1, kBeta2, kEps, kWeightDecay, kMomentumDecay, kMaximize, kStateDtype, kStochasticRounding, kCount };
   static std::span<const OptionInfo> fields();
 
   explicit NAdamOptions(double lr = 2e-3);
@@ -30,6 +31,11 @@ class NAdamOptions final : public Options {
   bool maximize() const noexcept { return flag(kMaximize); }
   NAdamOptions& maximize(bool v) { assign(kMaximize, v); return *this; }
 
+  // The state's dtype, float32 or bfloat16 (docs/optimizers.md, "State dtypes"); fixed once the group is added.
+  StateDType state_dtype() const noexcept { return static_cast<StateDType>(choice_index(kStateDtype)); }
+  NAdamOptions& state_dtype(StateDType v) { assign_choice(kStateDtype, kStateDTypeNames[static_cast<int>(v)]); return *this; }
+  bool stochastic_rounding() const noexcept { return flag(kStochasticRounding); }
+  NAdamOptions& stochastic_rounding(bool v) { assign(kStochasticRounding, v); return *this; }
   std::unique_ptr<Options> clone() const override { return std::make_unique<NAdamOptions>(*this); }
 };
 

@@ -4,12 +4,13 @@
 #pragma once
 
 #include "descent/optimizer.hpp"
+#include "descent/state_dtype.hpp"
 
 namespace descent {
 
 class RAdamOptions final : public Options {
  public:
-  enum Field : std::size_t { kLr, kBeta1, kBeta2, kEps, kWeightDecay, kMaximize, kCount };
+  enum Field : std::size_t { kLr, kBeta1, kBeta2, kEps, kWeightDecay, kMaximize, kStateDtype, kStochasticRounding, kCount };
   static std::span<const OptionInfo> fields();
 
   explicit RAdamOptions(double lr = 1e-3);
@@ -26,6 +27,11 @@ class RAdamOptions final : public Options {
   bool maximize() const noexcept { return flag(kMaximize); }
   RAdamOptions& maximize(bool v) { assign(kMaximize, v); return *this; }
 
+  // The state's dtype, float32 or bfloat16 (docs/optimizers.md, "State dtypes"); fixed once the group is added.
+  StateDType state_dtype() const noexcept { return static_cast<StateDType>(choice_index(kStateDtype)); }
+  RAdamOptions& state_dtype(StateDType v) { assign_choice(kStateDtype, kStateDTypeNames[static_cast<int>(v)]); return *this; }
+  bool stochastic_rounding() const noexcept { return flag(kStochasticRounding); }
+  RAdamOptions& stochastic_rounding(bool v) { assign(kStochasticRounding, v); return *this; }
   std::unique_ptr<Options> clone() const override { return std::make_unique<RAdamOptions>(*this); }
 };
 

@@ -4,12 +4,13 @@
 #pragma once
 
 #include "descent/optimizer.hpp"
+#include "descent/state_dtype.hpp"
 
 namespace descent {
 
 class RpropOptions final : public Options {
  public:
-  enum Field : std::size_t { kLr, kEtaMinus, kEtaPlus, kStepSizeMin, kStepSizeMax, kMaximize, kCount };
+  enum Field : std::size_t { kLr, kEtaMinus, kEtaPlus, kStepSizeMin, kStepSizeMax, kMaximize, kStateDtype, kStochasticRounding, kCount };
   static std::span<const OptionInfo> fields();
 
   explicit RpropOptions(double lr = 1e-2);
@@ -29,6 +30,11 @@ class RpropOptions final : public Options {
   bool maximize() const noexcept { return flag(kMaximize); }
   RpropOptions& maximize(bool v) { assign(kMaximize, v); return *this; }
 
+  // The state's dtype, float32 or bfloat16 (docs/optimizers.md, "State dtypes"); fixed once the group is added.
+  StateDType state_dtype() const noexcept { return static_cast<StateDType>(choice_index(kStateDtype)); }
+  RpropOptions& state_dtype(StateDType v) { assign_choice(kStateDtype, kStateDTypeNames[static_cast<int>(v)]); return *this; }
+  bool stochastic_rounding() const noexcept { return flag(kStochasticRounding); }
+  RpropOptions& stochastic_rounding(bool v) { assign(kStochasticRounding, v); return *this; }
   void validate() const override;  // step_size_min <= step_size_max
 
   std::unique_ptr<Options> clone() const override { return std::make_unique<RpropOptions>(*this); }

@@ -16,12 +16,13 @@
 
 #include "descent/compose.hpp"
 #include "descent/optimizer.hpp"
+#include "descent/state_dtype.hpp"
 
 namespace descent {
 
 class SGDScheduleFreeOptions final : public Options {
  public:
-  enum Field : std::size_t { kLr, kMomentum, kWeightDecay, kWarmupSteps, kR, kWeightLrPower, kMaximize, kCount };
+  enum Field : std::size_t { kLr, kMomentum, kWeightDecay, kWarmupSteps, kR, kWeightLrPower, kMaximize, kStateDtype, kStochasticRounding, kCount };
   static std::span<const OptionInfo> fields();
 
   explicit SGDScheduleFreeOptions(double lr = 1.0);
@@ -41,12 +42,17 @@ class SGDScheduleFreeOptions final : public Options {
   bool maximize() const noexcept { return flag(kMaximize); }
   SGDScheduleFreeOptions& maximize(bool v) { assign(kMaximize, v); return *this; }
 
+  // The state's dtype (float32 or bfloat16) (docs/optimizers.md, "State dtypes"); fixed once the group is added.
+  StateDType state_dtype() const noexcept { return static_cast<StateDType>(choice_index(kStateDtype)); }
+  SGDScheduleFreeOptions& state_dtype(StateDType v) { assign_choice(kStateDtype, kStateDTypeNames[static_cast<int>(v)]); return *this; }
+  bool stochastic_rounding() const noexcept { return flag(kStochasticRounding); }
+  SGDScheduleFreeOptions& stochastic_rounding(bool v) { assign(kStochasticRounding, v); return *this; }
   std::unique_ptr<Options> clone() const override { return std::make_unique<SGDScheduleFreeOptions>(*this); }
 };
 
 class AdamWScheduleFreeOptions final : public Options {
  public:
-  enum Field : std::size_t { kLr, kBeta1, kBeta2, kEps, kWeightDecay, kWarmupSteps, kR, kWeightLrPower, kMaximize, kCount };
+  enum Field : std::size_t { kLr, kBeta1, kBeta2, kEps, kWeightDecay, kWarmupSteps, kR, kWeightLrPower, kMaximize, kStateDtype, kStochasticRounding, kCount };
   static std::span<const OptionInfo> fields();
 
   explicit AdamWScheduleFreeOptions(double lr = 0.0025);
@@ -69,6 +75,11 @@ class AdamWScheduleFreeOptions final : public Options {
   bool maximize() const noexcept { return flag(kMaximize); }
   AdamWScheduleFreeOptions& maximize(bool v) { assign(kMaximize, v); return *this; }
 
+  // The state's dtype (float32 or bfloat16) (docs/optimizers.md, "State dtypes"); fixed once the group is added.
+  StateDType state_dtype() const noexcept { return static_cast<StateDType>(choice_index(kStateDtype)); }
+  AdamWScheduleFreeOptions& state_dtype(StateDType v) { assign_choice(kStateDtype, kStateDTypeNames[static_cast<int>(v)]); return *this; }
+  bool stochastic_rounding() const noexcept { return flag(kStochasticRounding); }
+  AdamWScheduleFreeOptions& stochastic_rounding(bool v) { assign(kStochasticRounding, v); return *this; }
   std::unique_ptr<Options> clone() const override { return std::make_unique<AdamWScheduleFreeOptions>(*this); }
 };
 

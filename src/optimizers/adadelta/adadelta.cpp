@@ -10,6 +10,7 @@
 #include <array>
 #include <cmath>
 
+#include "lowbit/state.hpp"
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
 #include "optimizers/adadelta/adadelta_reference.hpp"
@@ -24,9 +25,11 @@ constexpr std::array<OptionInfo, AdadeltaOptions::kCount> kFields{{
     detail::eps_option(1e-6, "added inside both square roots, for numerical stability"),
     detail::weight_decay_option(0.0, "L2 penalty: weight_decay * w is added to the gradient"),
     detail::maximize_option(),
+    lowbit::bfloat16_state_dtype_option(),
+    lowbit::stochastic_rounding_option(),
 }};
 
-constexpr std::array<SlotSpec, 2> kSlots{{{"square_avg", 0.0, nullptr, SlotCheck::NonNegative}, {"acc_delta", 0.0, nullptr, SlotCheck::NonNegative}}};
+constexpr std::array<SlotSpec, 2> kSlots{{{"square_avg", 0.0, lowbit::moment_layout, SlotCheck::NonNegative}, {"acc_delta", 0.0, lowbit::moment_layout, SlotCheck::NonNegative}}};
 
 }  // namespace
 
@@ -40,8 +43,22 @@ Adadelta::Adadelta(std::vector<Parameter> params, const AdadeltaOptions& default
 std::uint32_t Adadelta::slots_needed(const Options&) const { return 1u << kSquareAvg | 1u << kAccDelta; }
 
 void Adadelta::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
-  const auto s = reference::AdadeltaStep::make(static_cast<const AdadeltaOptions&>(options));
+  const auto& o = static_cast<const AdadeltaOptions&>(options);
+  const auto s = reference::AdadeltaStep::make(o);
   for (Record* r : records) {
+    lowbit::check_unchanged(name(), r->param, r->slots[kSquareAvg].layout.dtype, o.state_dtype());
+    if (r->slots[kSquareAvg].layout.dtype == DType::BFloat16) {
+      std::array<lowbit::StateRef, 3> slots{};
+      slots[0] = lowbit::state_ref(slot<bfloat16>(*r, kSquareAvg), nullptr, false, o.stochastic_rounding(), r->param.name(), r->step, kSquareAvg);
+      slots[1] = lowbit::state_ref(slot<bfloat16>(*r, kAccDelta), nullptr, false, o.stochastic_rounding(), r->param.name(), r->step, kAccDelta);
+      float* p = r->param.value<float>().data();
+      const float* g = r->param.grad<float>().data();
+      tasks.push_back({lowbit::float_state_task(StateDType::BFloat16, slots, 2, [=](std::size_t b, std::size_t n, float** state) {
+                         kernels::adadelta(s, p + b, g + b, state[0], state[1], n);
+                       }),
+                       r->param.size()});
+      continue;
+    }
     visit_dtype(r->param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       T* p = r->param.value<T>().data();

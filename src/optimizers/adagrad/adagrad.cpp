@@ -9,6 +9,7 @@
 #include <array>
 #include <cmath>
 
+#include "lowbit/state.hpp"
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
 #include "optimizers/adagrad/adagrad_reference.hpp"
@@ -25,9 +26,11 @@ constexpr std::array<OptionInfo, AdagradOptions::kCount> kFields{{
                         "starting value of the sum of squared gradients"),
     detail::eps_option(1e-10, "added to the root of the sum, for numerical stability"),
     detail::maximize_option(),
+    lowbit::bfloat16_state_dtype_option(),
+    lowbit::stochastic_rounding_option(),
 }};
 
-constexpr std::array<SlotSpec, 1> kSlots{{{"sum", 0.0, nullptr, SlotCheck::NonNegative}}};
+constexpr std::array<SlotSpec, 1> kSlots{{{"sum", 0.0, lowbit::moment_layout, SlotCheck::NonNegative}}};
 
 }  // namespace
 
@@ -43,6 +46,22 @@ std::uint32_t Adagrad::slots_needed(const Options&) const { return 1u << kSum; }
 void Adagrad::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
   const auto& o = static_cast<const AdagradOptions&>(options);
   for (Record* r : records) {
+    lowbit::check_unchanged(name(), r->param, r->slots[kSum].layout.dtype, o.state_dtype());
+    if (r->slots[kSum].layout.dtype == DType::BFloat16) {
+      bool created = false;
+      bfloat16* sum = slot<bfloat16>(*r, kSum, &created);
+      if (created) std::fill_n(sum, r->param.size(), to_bfloat16(static_cast<float>(o.initial_accumulator_value())));
+      const auto s = reference::AdagradStep::make(o, r->step);
+      std::array<lowbit::StateRef, 3> slots{};
+      slots[0] = lowbit::state_ref(sum, nullptr, false, o.stochastic_rounding(), r->param.name(), r->step, kSum);
+      float* p = r->param.value<float>().data();
+      const float* g = r->param.grad<float>().data();
+      tasks.push_back({lowbit::float_state_task(StateDType::BFloat16, slots, 1, [=](std::size_t b, std::size_t n, float** state) {
+                         kernels::adagrad(s, p + b, g + b, state[0], n);
+                       }),
+                       r->param.size()});
+      continue;
+    }
     visit_dtype(r->param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       bool created = false;

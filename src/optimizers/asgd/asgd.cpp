@@ -26,6 +26,7 @@
 
 #include "kernels/kernels.hpp"
 #include "optimizers/asgd/asgd_reference.hpp"
+#include "lowbit/state.hpp"
 #include "optimizers/common.hpp"
 #include "optimizers/registry.hpp"
 
@@ -41,9 +42,11 @@ constexpr std::array<OptionInfo, ASGDOptions::kCount> kFields{{
                         "averaging starts after step t0 (before, the average is the iterate; inf: never)"),
     detail::weight_decay_option(0.0, "L2 penalty: weight_decay * w is added to the gradient"),
     detail::maximize_option(),
+    lowbit::bfloat16_state_dtype_option(),
+    lowbit::stochastic_rounding_option(),
 }};
 
-constexpr std::array<SlotSpec, 1> kSlots{{{"ax", 0.0}}};
+constexpr std::array<SlotSpec, 1> kSlots{{{"ax", 0.0, lowbit::moment_layout}}};
 constexpr std::array<ScalarSlotSpec, 2> kScalarSlots{{{"eta", 0.0, SlotCheck::NonNegative},
                                                       {"mu", 1.0, SlotCheck::Positive}}};
 
@@ -64,6 +67,25 @@ std::uint32_t ASGD::slots_needed(const Options&) const { return 1u << kAx; }
 void ASGD::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
   const auto& o = static_cast<const ASGDOptions&>(options);
   for (Record* r : records) {
+    lowbit::check_unchanged(name(), r->param, r->slots[kAx].layout.dtype, o.state_dtype());
+    if (r->slots[kAx].layout.dtype == DType::BFloat16) {
+      bool created = false;
+      bfloat16* ax = slot<bfloat16>(*r, kAx, &created);
+      if (created) {  // torch's first eta and mu, as in the float path below
+        r->scalars[kEta] = as_torch_scalar(o.lr());
+        r->scalars[kMu] = 1.0;
+      }
+      const auto s = reference::ASGDStep::make(o, r->step, r->scalars[kEta], r->scalars[kMu]);
+      std::array<lowbit::StateRef, 3> slots{};
+      slots[0] = lowbit::state_ref(ax, nullptr, true, o.stochastic_rounding(), r->param.name(), r->step, kAx);
+      float* p = r->param.value<float>().data();
+      const float* g = r->param.grad<float>().data();
+      tasks.push_back({lowbit::float_state_task(StateDType::BFloat16, slots, 1, [=](std::size_t b, std::size_t n, float** state) {
+                         kernels::asgd(s, p + b, g + b, state[0], n);
+                       }),
+                       r->param.size()});
+      continue;
+    }
     visit_dtype(r->param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       bool created = false;

@@ -11,12 +11,19 @@
 // correction; the final version includes it and notes it is optional, so it is an option, on by default.
 // ||u|| needs every element before any is updated: pass 1 updates the moments and sums u^2; pass 2
 // recomputes u from the stored moments (bit-identical) and applies it, so no buffer of u is needed.
+//
+// state_dtype bfloat16: pass 1 updates float32 copies of the moments and sums u^2 without storing them;
+// pass 2 updates them again from the stored bfloat16 values (bit-identical), applies u and stores the
+// moments rounded. So a step is the float32 rule's followed by rounding the moments, as for the other
+// rules, at the cost of updating the moments twice.
 #include "descent/optimizers/lamb.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <vector>
 
+#include "lowbit/state.hpp"
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
 #include "optimizers/lamb/lamb_reference.hpp"
@@ -37,9 +44,11 @@ constexpr std::array<OptionInfo, LAMBOptions::kCount> kFields{{
                         "upper clamp of ||w|| in the trust ratio (inf: no clamp)"),
     detail::exclude_option(),
     detail::maximize_option(),
+    lowbit::bfloat16_state_dtype_option(),
+    lowbit::stochastic_rounding_option(),
 }};
 
-constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0, nullptr, SlotCheck::NonNegative}}};
+constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0, lowbit::moment_layout}, {"exp_avg_sq", 0.0, lowbit::moment_layout, SlotCheck::NonNegative}}};
 
 // u for one element, from the already-updated moments: the same expression in both passes.
 template <class T>
@@ -71,9 +80,16 @@ void LAMB::plan(const Options& options, std::span<Record* const> records, std::v
   std::vector<reference::LAMBStep> steps;
   for (Record* r : records) {
     steps.push_back(reference::LAMBStep::make(o, r->step));
+    lowbit::check_unchanged(name(), r->param, r->slots[kExpAvg].layout.dtype, o.state_dtype());
+    // created here, on the calling thread, before the parallel passes
+    if (r->slots[kExpAvg].layout.dtype == DType::BFloat16) {
+      (void)slot<bfloat16>(*r, kExpAvg);
+      (void)slot<bfloat16>(*r, kExpAvgSq);
+      continue;
+    }
     visit_dtype(r->param.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      (void)slot<T>(*r, kExpAvg);  // created here, on the calling thread, before the parallel passes
+      (void)slot<T>(*r, kExpAvg);
       (void)slot<T>(*r, kExpAvgSq);
     });
   }
@@ -90,6 +106,15 @@ void LAMB::plan(const Options& options, std::span<Record* const> records, std::v
   }
   const std::vector<double> direction_sq = parallel_sum(records, [&](std::size_t i, std::size_t b, std::size_t e) {
     Record& r = *records[i];
+    if (r.slots[kExpAvg].layout.dtype == DType::BFloat16) {  // the moments' float32 copies, discarded
+      thread_local std::vector<float> m, v;
+      m.resize(e - b);
+      v.resize(e - b);
+      lowbit::kernels::from_bfloat16(reinterpret_cast<const std::uint16_t*>(slot<bfloat16>(r, kExpAvg) + b), e - b, m.data());
+      lowbit::kernels::from_bfloat16(reinterpret_cast<const std::uint16_t*>(slot<bfloat16>(r, kExpAvgSq) + b), e - b, v.data());
+      return kernels::lamb_moments(steps[i], r.param.value<float>().data() + b, r.param.grad<float>().data() + b,
+                                   m.data(), v.data(), e - b);
+    }
     return visit_dtype(r.param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       return kernels::lamb_moments(steps[i], r.param.value<T>().data() + b, r.param.grad<T>().data() + b,
@@ -98,6 +123,23 @@ void LAMB::plan(const Options& options, std::span<Record* const> records, std::v
   });
   for (std::size_t i = 0; i < records.size(); ++i) {
     Record* r = records[i];
+    if (r->slots[kExpAvg].layout.dtype == DType::BFloat16) {
+      const auto s = steps[i];
+      const double scaled_lr = reference::LAMBStep::scaled_lr(o, weight_sq[i], direction_sq[i]);
+      std::array<lowbit::StateRef, 3> slots{};
+      slots[0] = lowbit::state_ref(slot<bfloat16>(*r, kExpAvg), nullptr, true, o.stochastic_rounding(), r->param.name(),
+                                   r->step, kExpAvg);
+      slots[1] = lowbit::state_ref(slot<bfloat16>(*r, kExpAvgSq), nullptr, false, o.stochastic_rounding(),
+                                   r->param.name(), r->step, kExpAvgSq);
+      float* p = r->param.value<float>().data();
+      const float* g = r->param.grad<float>().data();
+      tasks.push_back({lowbit::float_state_task(StateDType::BFloat16, slots, 2, [=](std::size_t b, std::size_t n, float** state) {
+                         (void)kernels::lamb_moments(s, p + b, g + b, state[0], state[1], n);
+                         kernels::lamb_apply(s, scaled_lr, p + b, state[0], state[1], n);
+                       }),
+                       r->param.size()});
+      continue;
+    }
     visit_dtype(r->param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       const auto s = steps[i];

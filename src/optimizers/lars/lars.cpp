@@ -13,6 +13,7 @@
 #include <array>
 #include <cmath>
 
+#include "lowbit/state.hpp"
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
 #include "optimizers/lars/lars_reference.hpp"
@@ -31,9 +32,11 @@ constexpr std::array<OptionInfo, LARSOptions::kCount> kFields{{
     detail::eps_option(0.0, "added to the trust ratio's denominator"),
     detail::exclude_option(),
     detail::maximize_option(),
+    lowbit::bfloat16_state_dtype_option(),
+    lowbit::stochastic_rounding_option(),
 }};
 
-constexpr std::array<SlotSpec, 1> kSlots{{{"momentum_buffer", 0.0}}};
+constexpr std::array<SlotSpec, 1> kSlots{{{"momentum_buffer", 0.0, lowbit::moment_layout}}};
 
 }  // namespace
 
@@ -72,6 +75,20 @@ void LARS::plan(const Options& options, std::span<Record* const> records, std::v
   }
   for (std::size_t i = 0; i < records.size(); ++i) {
     Record* r = records[i];
+    lowbit::check_unchanged(name(), r->param, r->slots[kMomentumBuffer].layout.dtype, o.state_dtype());
+    if (r->slots[kMomentumBuffer].layout.dtype == DType::BFloat16 && o.momentum() != 0.0) {
+      const auto s = reference::LARSStep::make(o, std::sqrt(weight_sq[i]), std::sqrt(grad_sq[i]));
+      std::array<lowbit::StateRef, 3> slots{};
+      slots[0] = lowbit::state_ref(slot<bfloat16>(*r, kMomentumBuffer), nullptr, true, o.stochastic_rounding(),
+                                   r->param.name(), r->step, kMomentumBuffer);
+      float* p = r->param.value<float>().data();
+      const float* g = r->param.grad<float>().data();
+      tasks.push_back({lowbit::float_state_task(StateDType::BFloat16, slots, 1, [=](std::size_t b, std::size_t n, float** state) {
+                         kernels::lars(s, p + b, g + b, state[0], n);
+                       }),
+                       r->param.size()});
+      continue;
+    }
     visit_dtype(r->param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       const auto s = reference::LARSStep::make(o, std::sqrt(weight_sq[i]), std::sqrt(grad_sq[i]));

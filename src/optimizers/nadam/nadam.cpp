@@ -16,6 +16,7 @@
 #include <array>
 #include <cmath>
 
+#include "lowbit/state.hpp"
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
 #include "optimizers/nadam/nadam_reference.hpp"
@@ -33,9 +34,11 @@ constexpr std::array<OptionInfo, NAdamOptions::kCount> kFields{{
     detail::real_option("momentum_decay", 4e-3, 0.0, detail::kInf, true, false,
                         "psi in mu_t = beta1 * (1 - 0.5 * 0.96^(t * psi)): how fast momentum warms up"),
     detail::maximize_option(),
+    lowbit::bfloat16_state_dtype_option(),
+    lowbit::stochastic_rounding_option(),
 }};
 
-constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0, nullptr, SlotCheck::NonNegative}}};
+constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0, lowbit::moment_layout}, {"exp_avg_sq", 0.0, lowbit::moment_layout, SlotCheck::NonNegative}}};
 constexpr std::array<ScalarSlotSpec, 1> kScalarSlots{{{"mu_product", 1.0, SlotCheck::Positive}}};
 
 double momentum_at(const NAdamOptions& o, std::int64_t step) {
@@ -56,6 +59,20 @@ std::uint32_t NAdam::slots_needed(const Options&) const { return 1u << kExpAvg |
 void NAdam::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
   const auto& o = static_cast<const NAdamOptions&>(options);
   for (Record* r : records) {
+    lowbit::check_unchanged(name(), r->param, r->slots[kExpAvg].layout.dtype, o.state_dtype());
+    if (r->slots[kExpAvg].layout.dtype == DType::BFloat16) {
+      const auto s = reference::NAdamStep::make(o, r->step, r->scalars[kMuProduct]);
+      std::array<lowbit::StateRef, 3> slots{};
+      slots[0] = lowbit::state_ref(slot<bfloat16>(*r, kExpAvg), nullptr, true, o.stochastic_rounding(), r->param.name(), r->step, kExpAvg);
+      slots[1] = lowbit::state_ref(slot<bfloat16>(*r, kExpAvgSq), nullptr, false, o.stochastic_rounding(), r->param.name(), r->step, kExpAvgSq);
+      float* p = r->param.value<float>().data();
+      const float* g = r->param.grad<float>().data();
+      tasks.push_back({lowbit::float_state_task(StateDType::BFloat16, slots, 2, [=](std::size_t b, std::size_t n, float** state) {
+                         kernels::nadam(s, p + b, g + b, state[0], state[1], n);
+                       }),
+                       r->param.size()});
+      continue;
+    }
     visit_dtype(r->param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       const auto s = reference::NAdamStep::make(o, r->step, r->scalars[kMuProduct]);

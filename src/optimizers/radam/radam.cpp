@@ -15,6 +15,7 @@
 #include <array>
 #include <cmath>
 
+#include "lowbit/state.hpp"
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
 #include "optimizers/radam/radam_reference.hpp"
@@ -30,9 +31,11 @@ constexpr std::array<OptionInfo, RAdamOptions::kCount> kFields{{
     detail::eps_option(1e-8, "added to the root of the second moment"),
     detail::weight_decay_option(0.0, "L2 penalty: weight_decay * w is added to the gradient"),
     detail::maximize_option(),
+    lowbit::bfloat16_state_dtype_option(),
+    lowbit::stochastic_rounding_option(),
 }};
 
-constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0}, {"exp_avg_sq", 0.0, nullptr, SlotCheck::NonNegative}}};
+constexpr std::array<SlotSpec, 2> kSlots{{{"exp_avg", 0.0, lowbit::moment_layout}, {"exp_avg_sq", 0.0, lowbit::moment_layout, SlotCheck::NonNegative}}};
 
 }  // namespace
 
@@ -48,6 +51,20 @@ std::uint32_t RAdam::slots_needed(const Options&) const { return 1u << kExpAvg |
 void RAdam::plan(const Options& options, std::span<Record* const> records, std::vector<Task>& tasks) {
   const auto& o = static_cast<const RAdamOptions&>(options);
   for (Record* r : records) {
+    lowbit::check_unchanged(name(), r->param, r->slots[kExpAvg].layout.dtype, o.state_dtype());
+    if (r->slots[kExpAvg].layout.dtype == DType::BFloat16) {
+      const auto s = reference::RAdamStep::make(o, r->step);
+      std::array<lowbit::StateRef, 3> slots{};
+      slots[0] = lowbit::state_ref(slot<bfloat16>(*r, kExpAvg), nullptr, true, o.stochastic_rounding(), r->param.name(), r->step, kExpAvg);
+      slots[1] = lowbit::state_ref(slot<bfloat16>(*r, kExpAvgSq), nullptr, false, o.stochastic_rounding(), r->param.name(), r->step, kExpAvgSq);
+      float* p = r->param.value<float>().data();
+      const float* g = r->param.grad<float>().data();
+      tasks.push_back({lowbit::float_state_task(StateDType::BFloat16, slots, 2, [=](std::size_t b, std::size_t n, float** state) {
+                         kernels::radam(s, p + b, g + b, state[0], state[1], n);
+                       }),
+                       r->param.size()});
+      continue;
+    }
     visit_dtype(r->param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       const auto s = reference::RAdamStep::make(o, r->step);

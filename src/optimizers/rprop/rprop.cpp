@@ -22,6 +22,7 @@
 
 #include "descent/error.hpp"
 #include "kernels/kernels.hpp"
+#include "lowbit/state.hpp"
 #include "optimizers/common.hpp"
 #include "optimizers/registry.hpp"
 #include "optimizers/rprop/rprop_reference.hpp"
@@ -40,9 +41,11 @@ constexpr std::array<OptionInfo, RpropOptions::kCount> kFields{{
     detail::real_option("step_size_max", 50.0, 0.0, detail::kInf, true, true,
                         "largest step size (torch's step_sizes[1]; inf: no limit)"),
     detail::maximize_option(),
+    lowbit::bfloat16_state_dtype_option(),
+    lowbit::stochastic_rounding_option(),
 }};
 
-constexpr std::array<SlotSpec, 2> kSlots{{{"prev", 0.0}, {"step_size", 0.0, nullptr, SlotCheck::NonNegative}}};
+constexpr std::array<SlotSpec, 2> kSlots{{{"prev", 0.0, lowbit::moment_layout}, {"step_size", 0.0, lowbit::moment_layout, SlotCheck::NonNegative}}};
 
 }  // namespace
 
@@ -66,6 +69,23 @@ void Rprop::plan(const Options& options, std::span<Record* const> records, std::
   const auto& o = static_cast<const RpropOptions&>(options);
   const auto s = reference::RpropStep::make(o);
   for (Record* r : records) {
+    lowbit::check_unchanged(name(), r->param, r->slots[kPrev].layout.dtype, o.state_dtype());
+    if (r->slots[kPrev].layout.dtype == DType::BFloat16) {
+      bfloat16* prev = slot<bfloat16>(*r, kPrev);
+      bool created = false;
+      bfloat16* step_size = slot<bfloat16>(*r, kStepSize, &created);
+      if (created) std::fill_n(step_size, r->param.size(), to_bfloat16(static_cast<float>(o.lr())));
+      std::array<lowbit::StateRef, 3> slots{};
+      slots[0] = lowbit::state_ref(prev, nullptr, true, o.stochastic_rounding(), r->param.name(), r->step, kPrev);
+      slots[1] = lowbit::state_ref(step_size, nullptr, false, o.stochastic_rounding(), r->param.name(), r->step, kStepSize);
+      float* p = r->param.value<float>().data();
+      const float* g = r->param.grad<float>().data();
+      tasks.push_back({lowbit::float_state_task(StateDType::BFloat16, slots, 2, [=](std::size_t b, std::size_t n, float** state) {
+                         kernels::rprop(s, p + b, g + b, state[0], state[1], n);
+                       }),
+                       r->param.size()});
+      continue;
+    }
     visit_dtype(r->param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       T* p = r->param.value<T>().data();

@@ -19,6 +19,10 @@
 // of x and y (Averaging, as EMA's) and y is recomputed from z and x at every step instead of drifting by
 // rounding. tests/reference/generate_sign_and_schedule_free.py checks that both forms give the same
 // trajectory (float64, relative 1e-9).
+//
+// state_dtype bfloat16 keeps z (and v) in bfloat16, read back to float32 block by block, updated by the
+// float32 rule and stored rounded; x stays in the parameters' dtype, because eval() swaps it with them.
+// On the first step z starts from the parameters' float32 values (rounded only when stored).
 #include "descent/optimizers/schedule_free.hpp"
 
 #include <algorithm>
@@ -26,6 +30,7 @@
 #include <cmath>
 
 #include "kernels/kernels.hpp"
+#include "lowbit/state.hpp"
 #include "optimizers/common.hpp"
 #include "optimizers/registry.hpp"
 #include "optimizers/schedule_free/schedule_free_reference.hpp"
@@ -55,6 +60,8 @@ constexpr std::array<OptionInfo, SGDScheduleFreeOptions::kCount> kSGDFields{{
     r_option(),
     weight_lr_power_option(),
     detail::maximize_option(),
+    lowbit::bfloat16_state_dtype_option(),
+    lowbit::stochastic_rounding_option(),
 }};
 
 constexpr std::array<OptionInfo, AdamWScheduleFreeOptions::kCount> kAdamWFields{{
@@ -68,12 +75,15 @@ constexpr std::array<OptionInfo, AdamWScheduleFreeOptions::kCount> kAdamWFields{
     r_option(),
     weight_lr_power_option(),
     detail::maximize_option(),
+    lowbit::bfloat16_state_dtype_option(),
+    lowbit::stochastic_rounding_option(),
 }};
 
 // x is last: in eval mode it holds y (the swap), which is any finite value.
-constexpr std::array<SlotSpec, 2> kSGDSlots{{{"z", 0.0}, {"x", 0.0}}};
-constexpr std::array<SlotSpec, 3> kAdamWSlots{
-    {{"z", 0.0}, {"exp_avg_sq", 0.0, nullptr, SlotCheck::NonNegative}, {"x", 0.0}}};
+constexpr std::array<SlotSpec, 2> kSGDSlots{{{"z", 0.0, lowbit::moment_layout}, {"x", 0.0}}};
+constexpr std::array<SlotSpec, 3> kAdamWSlots{{{"z", 0.0, lowbit::moment_layout},
+                                                {"exp_avg_sq", 0.0, lowbit::moment_layout, SlotCheck::NonNegative},
+                                                {"x", 0.0}}};
 constexpr std::array<ScalarSlotSpec, 2> kScalars{
     {{"lr_max", 0.0, SlotCheck::NonNegative}, {"weight_sum", 0.0, SlotCheck::NonNegative}}};
 
@@ -134,6 +144,25 @@ void SGDScheduleFree::plan(const Options& options, std::span<Record* const> reco
     s.beta = o.momentum();
     s.weight_decay = o.weight_decay();
     s.maximize = o.maximize();
+    lowbit::check_unchanged(name(), r->param, r->slots[kZ].layout.dtype, o.state_dtype());
+    if (r->slots[kZ].layout.dtype == DType::BFloat16) {
+      bool created = false;
+      std::array<lowbit::StateRef, 3> slots{};
+      slots[0] = lowbit::state_ref(slot<bfloat16>(*r, kZ, &created), nullptr, true, o.stochastic_rounding(),
+                                   r->param.name(), r->step, kZ);
+      float* p = r->param.value<float>().data();
+      const float* g = r->param.grad<float>().data();
+      float* x = slot<float>(*r, kX);
+      tasks.push_back({lowbit::float_state_task(StateDType::BFloat16, slots, 1, [=](std::size_t b, std::size_t n, float** state) {
+                         if (created) {  // z_1 = x_1 = y_1 in float32
+                           std::copy(p + b, p + b + n, state[0]);
+                           std::copy(p + b, p + b + n, x + b);
+                         }
+                         kernels::sgd_schedule_free(s, p + b, g + b, state[0], x + b, n);
+                       }),
+                       r->param.size()});
+      continue;
+    }
     visit_dtype(r->param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       T* p = r->param.value<T>().data();
@@ -168,6 +197,27 @@ void AdamWScheduleFree::plan(const Options& options, std::span<Record* const> re
     s.eps = o.eps();
     s.weight_decay = o.weight_decay();
     s.maximize = o.maximize();
+    lowbit::check_unchanged(name(), r->param, r->slots[kZ].layout.dtype, o.state_dtype());
+    if (r->slots[kZ].layout.dtype == DType::BFloat16) {
+      bool created = false;
+      std::array<lowbit::StateRef, 3> slots{};
+      slots[0] = lowbit::state_ref(slot<bfloat16>(*r, kZ, &created), nullptr, true, o.stochastic_rounding(),
+                                   r->param.name(), r->step, kZ);
+      slots[1] = lowbit::state_ref(slot<bfloat16>(*r, kExpAvgSq), nullptr, false, o.stochastic_rounding(),
+                                   r->param.name(), r->step, kExpAvgSq);
+      float* p = r->param.value<float>().data();
+      const float* g = r->param.grad<float>().data();
+      float* x = slot<float>(*r, kX);
+      tasks.push_back({lowbit::float_state_task(StateDType::BFloat16, slots, 2, [=](std::size_t b, std::size_t n, float** state) {
+                         if (created) {  // z_1 = x_1 = y_1 in float32
+                           std::copy(p + b, p + b + n, state[0]);
+                           std::copy(p + b, p + b + n, x + b);
+                         }
+                         kernels::adamw_schedule_free(s, p + b, g + b, state[0], state[1], x + b, n);
+                       }),
+                       r->param.size()});
+      continue;
+    }
     visit_dtype(r->param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       T* p = r->param.value<T>().data();
