@@ -29,16 +29,9 @@ namespace py = pybind11;
 namespace descent::python {
 namespace {
 
-// Optimizer::slots_needed is protected; the adapters must know which slots a group's options use so that
-// torch allocates exactly the state tensors PyTorch would (max_exp_avg_sq only with amsgrad). Naming the
-// inherited member through a derived class gives a pointer to Optimizer's member, callable on any
-// optimizer. (A public Optimizer::slots_used(group) would be cleaner; it would touch optimizer.hpp.)
-struct SlotsNeeded : Optimizer {
-  static std::uint32_t of(const Optimizer& optimizer, const Options& options) {
-    constexpr auto member = &SlotsNeeded::slots_needed;
-    return (optimizer.*member)(options);
-  }
-};
+std::vector<std::string> names_of(const std::vector<std::string_view>& names) {
+  return {names.begin(), names.end()};
+}
 
 constexpr std::pair<std::string_view, DType> kDTypeNames[] = {
     {"float32", DType::Float32}, {"float64", DType::Float64}, {"bfloat16", DType::BFloat16},
@@ -156,14 +149,9 @@ class Engine {
   std::size_t size() const { return names_.size(); }
   const std::string& name(std::size_t index) const { return names_.at(index); }
 
-  std::vector<std::string> slots_used(std::size_t group) const {
-    const auto bits = SlotsNeeded::of(*optimizer_, optimizer_->group(group).options());
-    std::vector<std::string> out;
-    const auto slots = optimizer_->slot_names();
-    for (std::size_t s = 0; s < slots.size() && s < 32; ++s)
-      if (bits & (1u << s)) out.emplace_back(slots[s]);
-    return out;
-  }
+  // The slots torch must allocate for the group: exactly the state PyTorch keeps (max_exp_avg_sq only
+  // with amsgrad).
+  std::vector<std::string> slots_used(std::size_t group) const { return names_of(optimizer_->slots_in_use(group)); }
 
   py::tuple state_layout(std::size_t index, const std::string& slot) const {
     const SlotLayout layout = optimizer_->state_layout(name(index), slot);
@@ -323,6 +311,13 @@ struct Probe {
   std::unique_ptr<Optimizer> optimizer;
   explicit Probe(const std::string& name)
       : optimizer(make_optimizer(name, {Parameter("probe", std::span<float>(value), std::span<float>(grad))})) {}
+
+  // The slots a step uses with `options` (checked, of this kind): the probe's group takes their values.
+  std::vector<std::string> slots_in_use(const Options& options) {
+    Options& own = optimizer->group(0).options();
+    for (const OptionInfo& info : options.info()) own.set(info.name, options.get(info.name));
+    return names_of(optimizer->slots_in_use(0));
+  }
 };
 
 // ---- minimize -----------------------------------------------------------------------------------------
@@ -454,13 +449,7 @@ PYBIND11_MODULE(_descent, m) {
         "the options with these values, each checked; raises ValueError or KeyError naming the bad one");
   m.def("slots_used", [](const std::string& name, const py::dict& values) {
     Probe probe(name);
-    auto options = options_from(name, values);
-    const auto bits = SlotsNeeded::of(*probe.optimizer, *options);
-    std::vector<std::string> out;
-    const auto slots = probe.optimizer->slot_names();
-    for (std::size_t s = 0; s < slots.size() && s < 32; ++s)
-      if (bits & (1u << s)) out.emplace_back(slots[s]);
-    return out;
+    return probe.slots_in_use(*options_from(name, values));
   });
 
   py::class_<ParamSpec>(m, "ParamSpec")
