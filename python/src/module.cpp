@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "descent/checkpoint.hpp"
+#include "descent/compose.hpp"
 #include "descent/factory.hpp"
 #include "descent/minimize.hpp"
 #include "descent/optimizer.hpp"
@@ -31,6 +32,15 @@ namespace {
 
 std::vector<std::string> names_of(const std::vector<std::string_view>& names) {
   return {names.begin(), names.end()};
+}
+
+// The slots torch allocates for group `group` of `optimizer` (the state PyTorch keeps: max_exp_avg_sq only
+// with amsgrad). None for a Composite (the registry's "muon": Muon for the matrices, AdamW for the rest):
+// it splits a torch group into groups of its own, so torch's group numbers are not its own, and its state
+// stays in descent's arenas.
+std::vector<std::string> torch_slots(const Optimizer& optimizer, std::size_t group) {
+  if (dynamic_cast<const Composite*>(&optimizer)) return {};
+  return names_of(optimizer.slots_in_use(group));
 }
 
 constexpr std::pair<std::string_view, DType> kDTypeNames[] = {
@@ -149,9 +159,7 @@ class Engine {
   std::size_t size() const { return names_.size(); }
   const std::string& name(std::size_t index) const { return names_.at(index); }
 
-  // The slots torch must allocate for the group: exactly the state PyTorch keeps (max_exp_avg_sq only
-  // with amsgrad).
-  std::vector<std::string> slots_used(std::size_t group) const { return names_of(optimizer_->slots_in_use(group)); }
+  std::vector<std::string> slots_used(std::size_t group) const { return torch_slots(*optimizer_, group); }
 
   py::tuple state_layout(std::size_t index, const std::string& slot) const {
     const SlotLayout layout = optimizer_->state_layout(name(index), slot);
@@ -312,11 +320,12 @@ struct Probe {
   explicit Probe(const std::string& name)
       : optimizer(make_optimizer(name, {Parameter("probe", std::span<float>(value), std::span<float>(grad))})) {}
 
-  // The slots a step uses with `options` (checked, of this kind): the probe's group takes their values.
-  std::vector<std::string> slots_in_use(const Options& options) {
+  // torch_slots() with `options` (checked, of this kind): the probe's group takes their values.
+  std::vector<std::string> slots_used(const Options& options) {
+    if (dynamic_cast<const Composite*>(optimizer.get())) return {};  // whose group 0 may run another rule
     Options& own = optimizer->group(0).options();
     for (const OptionInfo& info : options.info()) own.set(info.name, options.get(info.name));
-    return names_of(optimizer->slots_in_use(0));
+    return torch_slots(*optimizer, 0);
   }
 };
 
@@ -449,7 +458,7 @@ PYBIND11_MODULE(_descent, m) {
         "the options with these values, each checked; raises ValueError or KeyError naming the bad one");
   m.def("slots_used", [](const std::string& name, const py::dict& values) {
     Probe probe(name);
-    return probe.slots_in_use(*options_from(name, values));
+    return probe.slots_used(*options_from(name, values));
   });
 
   py::class_<ParamSpec>(m, "ParamSpec")
