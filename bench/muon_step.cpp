@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "descent/descent.hpp"
+#include "linalg/gemm.hpp"
 #include "optimizers/muon/newton_schulz.hpp"
 
 namespace {
@@ -122,7 +123,7 @@ void newton_schulz_rate(std::size_t m, std::size_t n, int repeats) {
 double sgemm_rate(std::size_t k, int repeats) {
   std::vector<float> a(k * k, 0.5f), b(k * k, 0.25f), c(k * k, 0.0f);
   const double seconds = median_seconds(repeats, [&] {
-    descent::muon::gemm<float>(false, false, k, k, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), k);
+    descent::linalg::gemm<float>(false, false, k, k, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), k);
   });
   const double gflops = 2.0 * static_cast<double>(k) * k * k / seconds * 1e-9;
   std::printf("{\"sgemm\": [%zu, %zu, %zu], \"seconds\": %.6g, \"gflops\": %.4g}\n", k, k, k, seconds, gflops);

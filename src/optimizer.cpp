@@ -513,6 +513,18 @@ std::vector<std::string_view> Optimizer::scalar_slot_names() const {
   return names;
 }
 
+std::vector<std::string_view> Optimizer::slots_in_use(std::size_t group_index) const {
+  const ParamGroup& g = group(group_index);
+  const Optimizer& rule = rule_of(group_index);
+  const std::uint32_t bits = rule.slots_needed(g.options());
+  std::vector<std::string_view> names;
+  for (std::size_t s = 0; s < rule.slots_.size() && s < 32; ++s) {
+    if (bits >> s & 1u) names.push_back(rule.slots_[s].name);
+  }
+  for (const SlotSpec& s : wrapper_slots_) names.push_back(s.name);
+  return names;
+}
+
 std::int64_t Optimizer::step_count(std::string_view param) const { return record(param).step; }
 
 std::size_t Optimizer::slot_index(const Record& r, std::string_view slot) const {

@@ -2,10 +2,13 @@
 // (each rejected with a clear error, leaving parameters and state untouched).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "descent/descent.hpp"
@@ -68,6 +71,43 @@ TEST(Optimizer, StateIsReadableByParameterAndSlotName) {
   EXPECT_THROW_WITH((void)adam.state<float>("fc.weight", "momentum"), NotFound, "no state slot 'momentum'");
   EXPECT_THROW_WITH((void)adam.state<float>("conv.weight", "exp_avg"), NotFound, "no parameter named 'conv.weight'");
   EXPECT_THROW_WITH((void)adam.state<double>("fc.weight", "exp_avg"), InvalidArgument, "is float32, not float64");
+}
+
+// slots_in_use() names the state torch.optim keeps for the group's options (Adam: exp_avg and exp_avg_sq,
+// max_exp_avg_sq only with amsgrad; SGD: momentum_buffer only with momentum), and a step creates exactly
+// those slots; in a Composite each group has its own rule's, and a wrapper adds its own to every group.
+TEST(Optimizer, SlotsInUseAreTheSlotsAStepCreates) {
+  Buffers w({1.0f, 2.0f}), v({0.5f});
+  Adam adam({w.param("w")}, AdamOptions(0.1));
+  adam.add_param_group({v.param("v")}, AdamOptions(0.1).amsgrad(true).clone());
+  using Names = std::vector<std::string_view>;
+  EXPECT_EQ(adam.slots_in_use(0), (Names{"exp_avg", "exp_avg_sq"}));
+  EXPECT_EQ(adam.slots_in_use(1), (Names{"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}));
+  w.g = {1.0f, -1.0f};
+  v.g = {2.0f};
+  adam.step();
+  for (const auto& [param, group] : {std::pair{"w", 0}, std::pair{"v", 1}}) {
+    const Names in_use = adam.slots_in_use(group);
+    for (const std::string_view slot : adam.slot_names()) {
+      EXPECT_EQ(adam.has_state(param, slot), std::find(in_use.begin(), in_use.end(), slot) != in_use.end())
+          << param << " " << slot;
+    }
+  }
+  EXPECT_THROW_WITH((void)adam.slots_in_use(2), NotFound, "Adam: no group 2 (there are 2)");
+
+  Buffers a({1.0f}), b({2.0f});
+  std::vector<std::unique_ptr<Optimizer>> parts;
+  parts.push_back(std::make_unique<SGD>(std::vector<Parameter>{a.param("a")}, SGDOptions(0.1)));
+  parts.push_back(std::make_unique<Adam>(std::vector<Parameter>{b.param("b")}));
+  Composite composite(std::move(parts));
+  EXPECT_EQ(composite.slots_in_use(0), Names{});  // SGD without momentum keeps nothing
+  EXPECT_EQ(composite.slots_in_use(1), (Names{"exp_avg", "exp_avg_sq"}));
+  composite.group(0).options().set("momentum", 0.9);
+  EXPECT_EQ(composite.slots_in_use(0), Names{"momentum_buffer"});
+
+  Buffers e({1.0f});
+  EMA ema(std::make_unique<SGD>(std::vector<Parameter>{e.param("e")}, SGDOptions(0.1)));
+  EXPECT_EQ(ema.slots_in_use(0), Names{"ema"});
 }
 
 TEST(Optimizer, ParametersWithoutGradientAreSkipped) {

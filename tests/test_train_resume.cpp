@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <regex>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@
 #include "descent/checkpoint.hpp"
 #include "descent/error.hpp"
 #include "descent/nn/train.hpp"
+#include "descent/optimizers/sgd.hpp"
+#include "descent/schedule.hpp"
 
 namespace descent {
 namespace {
@@ -126,6 +129,46 @@ TEST_F(TrainResume, AnotherLearningRateOrOptionIsRefusedNamingBoth) {
 
 // A diverging run that skips its non-finite steps: its epochs report NaN or infinite losses, but the loss
 // sum it saves holds only finite losses, so that its checkpoint loads.
+// A checkpoint whose run metadata is missing, not JSON or not an object is refused naming the file and
+// the key (src/checkpoint/metadata.hpp: one reader for nn::train's and descent::dist's metadata).
+TEST_F(TrainResume, MissingOrMalformedRunMetadataIsRefusedNamingTheKey) {
+  const auto with_training = [&](const std::string& name, const std::string* text) {
+    StateDict dict = load_checkpoint(config_.checkpoint);
+    if (text) {
+      dict.metadata["training"] = *text;
+    } else {
+      dict.metadata.erase("training");
+    }
+    const fs::path file = dir_ / name;
+    save_checkpoint(file, dict);
+    return file;
+  };
+  const fs::path none = with_training("none.safetensors", nullptr);
+  EXPECT_EQ(resume_error(none), none.string() + ": no 'training' metadata: not a training checkpoint");
+  const std::string list = "[1]", cut = "{\"steps\":";
+  const fs::path listed = with_training("list.safetensors", &list);
+  EXPECT_EQ(resume_error(listed), listed.string() + ": metadata 'training' is not an object");
+  const fs::path broken = with_training("broken.safetensors", &cut);
+  EXPECT_EQ(resume_error(broken).rfind(broken.string() + ": metadata 'training': invalid JSON: ", 0), 0u)
+      << resume_error(broken);
+}
+
+TEST(ScheduleMetadata, ATextThatIsNotAnObjectIsRefusedNamingTheSource) {
+  std::vector<float> w(1), g(1);
+  SGD sgd({Parameter("w", std::span(w), std::span(g))}, SGDOptions(0.1));
+  StepLR schedule(sgd, 1);
+  const auto error = [&](const std::string& text) {
+    try {
+      nn::load_schedule_metadata(schedule, text, "run.safetensors");
+    } catch (const InvalidArgument& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(error("[1]"), "run.safetensors: schedule state is not an object");
+  EXPECT_EQ(error("{").rfind("run.safetensors: schedule state: invalid JSON: ", 0), 0u) << error("{");
+}
+
 TEST_F(TrainResume, ADivergedRunWithSkippedStepsReadsBackWhatItWrote) {
   nn::TrainConfig diverging = config_;
   diverging.optimizer = "sgd";

@@ -47,6 +47,20 @@ std::vector<std::size_t> model_layers(const std::string& model, const nn::TrainT
   return {data.train.features, 256, data.train.classes};
 }
 
+nn::MLPConfig model_config(const TrainCommand& command, const nn::TrainTest& data) {
+  nn::MLPConfig model;
+  model.layers = model_layers(command.model, data);
+  model.activation = nn::activation_from(command.activation);
+  model.init = nn::init_from(command.init);
+  model.loss = nn::loss_from(command.loss);
+  model.seed = command.seed;
+  return model;
+}
+
+NonFinitePolicy nonfinite_policy(const TrainCommand& command) {
+  return command.nonfinite == "skip" ? NonFinitePolicy::Skip : NonFinitePolicy::Raise;
+}
+
 namespace {
 const char* const kSchedules[] = {"constant", "step",   "multistep",  "exponential", "cosine",
                                   "cosine-restarts", "warmup", "onecycle", "polynomial", "plateau"};
@@ -244,12 +258,7 @@ void write_train_metrics(const TrainCommand& command, const TrainRun& run, const
 TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const std::filesystem::path& out,
                    std::ostream& log, bool progress_bar) {
   const Preset preset = resolve_optimizer(command.optimizer);
-  nn::MLPConfig model;
-  model.layers = model_layers(command.model, data);
-  model.activation = nn::activation_from(command.activation);
-  model.init = nn::init_from(command.init);
-  model.loss = nn::loss_from(command.loss);
-  model.seed = command.seed;
+  const nn::MLPConfig model = model_config(command, data);
   nn::MLP<float> mlp(model);
 
   nn::TrainConfig config;
@@ -259,7 +268,7 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
   config.batch_size = command.batch_size;
   config.seed = command.seed;
   config.threads = command.threads;
-  config.nonfinite = command.nonfinite == "skip" ? NonFinitePolicy::Skip : NonFinitePolicy::Raise;
+  config.nonfinite = nonfinite_policy(command);
   config.checkpoint = checkpoint_file(command, out);
   config.checkpoint_every = command.checkpoint_every;
   config.resume = command.resume;

@@ -48,6 +48,11 @@ struct TrainCommand {
 nn::TrainTest load_data(const std::string& data, std::ostream& log);
 // The model's layer sizes: --model, or 784-256-10 for MNIST-format data and 2-64-64-2 for the spirals.
 std::vector<std::size_t> model_layers(const std::string& model, const nn::TrainTest& data);
+// The model a train command builds on this data: model_layers(), --activation, --init, --loss, --seed.
+// One definition for train and train --distributed, which must build the same model.
+nn::MLPConfig model_config(const TrainCommand& command, const nn::TrainTest& data);
+// --nonfinite as the optimizer's policy: skip, else raise (the option accepts only those two).
+NonFinitePolicy nonfinite_policy(const TrainCommand& command);
 // A rate that trains this MLP well with the preset (lr 1e-3 for Adam, 0.1 for SGD, ...).
 double default_learning_rate(const Preset& preset);
 

@@ -149,12 +149,7 @@ void run_train_distributed(const TrainCommand& command, std::ostream& out_log) {
 
   const nn::TrainTest data = load_data(command.data, log);
   const Preset preset = resolve_optimizer(command.optimizer);
-  nn::MLPConfig model;
-  model.layers = model_layers(command.model, data);
-  model.activation = nn::activation_from(command.activation);
-  model.init = nn::init_from(command.init);
-  model.loss = nn::loss_from(command.loss);
-  model.seed = command.seed;
+  const nn::MLPConfig model = model_config(command, data);
   nn::MLP<float> mlp(model);
   nn::check_model_fits(model.layers, data.train);
   nn::check_model_fits(model.layers, data.test);
@@ -165,7 +160,7 @@ void run_train_distributed(const TrainCommand& command, std::ostream& out_log) {
     local->set_num_threads(threads);
     return local;
   });
-  opt.set_nonfinite_policy(command.nonfinite == "skip" ? NonFinitePolicy::Skip : NonFinitePolicy::Raise);
+  opt.set_nonfinite_policy(nonfinite_policy(command));
 
   nn::BatchLoader loader(data.train, command.batch_size, command.seed);
   // Each rank schedules its own optimizer's groups: they all start from the same options and step alike

@@ -150,6 +150,11 @@ class Optimizer {
   // wrapper: of every part, each name once, then the wrapper's).
   std::vector<std::string_view> slot_names() const;
   std::vector<std::string_view> scalar_slot_names() const;
+  // Names of the slots a step of group `group` uses with the group's current options: those of the
+  // group's rule that its options call for (Adam's max_exp_avg_sq only with amsgrad), then every slot of
+  // a wrapper. A step allocates exactly these; the Python adapters give torch exactly these state
+  // tensors. Throws NotFound for a group that does not exist.
+  std::vector<std::string_view> slots_in_use(std::size_t group) const;
 
   // Number of steps this parameter has taken (steps it had a gradient for).
   std::int64_t step_count(std::string_view param) const;

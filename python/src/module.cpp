@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "descent/checkpoint.hpp"
+#include "descent/compose.hpp"
 #include "descent/factory.hpp"
 #include "descent/minimize.hpp"
 #include "descent/optimizer.hpp"
@@ -29,16 +30,18 @@ namespace py = pybind11;
 namespace descent::python {
 namespace {
 
-// Optimizer::slots_needed is protected; the adapters must know which slots a group's options use so that
-// torch allocates exactly the state tensors PyTorch would (max_exp_avg_sq only with amsgrad). Naming the
-// inherited member through a derived class gives a pointer to Optimizer's member, callable on any
-// optimizer. (A public Optimizer::slots_used(group) would be cleaner; it would touch optimizer.hpp.)
-struct SlotsNeeded : Optimizer {
-  static std::uint32_t of(const Optimizer& optimizer, const Options& options) {
-    constexpr auto member = &SlotsNeeded::slots_needed;
-    return (optimizer.*member)(options);
-  }
-};
+std::vector<std::string> names_of(const std::vector<std::string_view>& names) {
+  return {names.begin(), names.end()};
+}
+
+// The slots torch allocates for group `group` of `optimizer` (the state PyTorch keeps: max_exp_avg_sq only
+// with amsgrad). None for a Composite (the registry's "muon": Muon for the matrices, AdamW for the rest):
+// it splits a torch group into groups of its own, so torch's group numbers are not its own, and its state
+// stays in descent's arenas.
+std::vector<std::string> torch_slots(const Optimizer& optimizer, std::size_t group) {
+  if (dynamic_cast<const Composite*>(&optimizer)) return {};
+  return names_of(optimizer.slots_in_use(group));
+}
 
 constexpr std::pair<std::string_view, DType> kDTypeNames[] = {
     {"float32", DType::Float32}, {"float64", DType::Float64}, {"bfloat16", DType::BFloat16},
@@ -156,14 +159,7 @@ class Engine {
   std::size_t size() const { return names_.size(); }
   const std::string& name(std::size_t index) const { return names_.at(index); }
 
-  std::vector<std::string> slots_used(std::size_t group) const {
-    const auto bits = SlotsNeeded::of(*optimizer_, optimizer_->group(group).options());
-    std::vector<std::string> out;
-    const auto slots = optimizer_->slot_names();
-    for (std::size_t s = 0; s < slots.size() && s < 32; ++s)
-      if (bits & (1u << s)) out.emplace_back(slots[s]);
-    return out;
-  }
+  std::vector<std::string> slots_used(std::size_t group) const { return torch_slots(*optimizer_, group); }
 
   py::tuple state_layout(std::size_t index, const std::string& slot) const {
     const SlotLayout layout = optimizer_->state_layout(name(index), slot);
@@ -323,6 +319,14 @@ struct Probe {
   std::unique_ptr<Optimizer> optimizer;
   explicit Probe(const std::string& name)
       : optimizer(make_optimizer(name, {Parameter("probe", std::span<float>(value), std::span<float>(grad))})) {}
+
+  // torch_slots() with `options` (checked, of this kind): the probe's group takes their values.
+  std::vector<std::string> slots_used(const Options& options) {
+    if (dynamic_cast<const Composite*>(optimizer.get())) return {};  // whose group 0 may run another rule
+    Options& own = optimizer->group(0).options();
+    for (const OptionInfo& info : options.info()) own.set(info.name, options.get(info.name));
+    return torch_slots(*optimizer, 0);
+  }
 };
 
 // ---- minimize -----------------------------------------------------------------------------------------
@@ -454,13 +458,7 @@ PYBIND11_MODULE(_descent, m) {
         "the options with these values, each checked; raises ValueError or KeyError naming the bad one");
   m.def("slots_used", [](const std::string& name, const py::dict& values) {
     Probe probe(name);
-    auto options = options_from(name, values);
-    const auto bits = SlotsNeeded::of(*probe.optimizer, *options);
-    std::vector<std::string> out;
-    const auto slots = probe.optimizer->slot_names();
-    for (std::size_t s = 0; s < slots.size() && s < 32; ++s)
-      if (bits & (1u << s)) out.emplace_back(slots[s]);
-    return out;
+    return probe.slots_used(*options_from(name, values));
   });
 
   py::class_<ParamSpec>(m, "ParamSpec")

@@ -294,6 +294,17 @@ Value parse(std::string_view text) {
   return Parser(text).parse_document();
 }
 
+Value parse_object(std::string_view text, const std::string& where) {
+  Value v;
+  try {
+    v = parse(text);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(where + ": " + e.what());
+  }
+  if (!v.is(Value::Kind::Object)) throw InvalidArgument(where + " is not an object");
+  return v;
+}
+
 std::string quote(std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "\"";

@@ -43,6 +43,10 @@ struct Value {
 // Parses one JSON value filling the whole text (surrounding whitespace allowed). Throws
 // descent::InvalidArgument with a message that says what is wrong and at which byte.
 Value parse(std::string_view text);
+// parse(), for a text that must hold an object: `where` (e.g. "run.safetensors: metadata 'training'")
+// prefixes the message of a syntax error ("<where>: invalid JSON: ...") and of another kind of value
+// ("<where> is not an object").
+Value parse_object(std::string_view text, const std::string& where);
 
 // Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
 // `bad_at`, when given, receives the offset of the first bad byte.

@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "checkpoint/json.hpp"
+#include "checkpoint/metadata.hpp"
 #include "descent/checkpoint.hpp"
 #include "descent/dist.hpp"
 #include "descent/error.hpp"
@@ -13,6 +14,7 @@
 namespace descent::dist {
 
 namespace json = descent::detail::json;
+using descent::detail::metadata_object;
 using detail::agree;
 
 namespace {
@@ -34,19 +36,6 @@ struct ShardId {
 std::string shard_meta(const ShardId& id) {
   return "{\"run\":" + json::quote(id.run) + ",\"save\":" + std::to_string(id.save) + ",\"rank\":" +
          std::to_string(id.rank) + ",\"world_size\":" + std::to_string(id.world_size) + "}";
-}
-
-json::Value parse_object(const StateDict& dict, const std::string& key, const std::string& source) {
-  const auto it = dict.metadata.find(key);
-  if (it == dict.metadata.end()) throw InvalidArgument(source + ": no '" + key + "' metadata");
-  json::Value v;
-  try {
-    v = json::parse(it->second);
-  } catch (const InvalidArgument& e) {
-    throw InvalidArgument(source + ": metadata '" + key + "': " + e.what());
-  }
-  if (!v.is(json::Value::Kind::Object)) throw InvalidArgument(source + ": metadata '" + key + "' is not an object");
-  return v;
 }
 
 std::uint64_t count_in(const json::Value& object, const char* key, const std::string& where) {
@@ -108,7 +97,7 @@ void ShardedOptimizer::save(const std::filesystem::path& index, const std::map<s
       if (rank_ != 0) return;
       // The shards the index names now (of any run), removed once it names the new ones.
       try {
-        const json::Value old = parse_object(load_checkpoint(index), kIndexKey, source);
+        const json::Value old = metadata_object(load_checkpoint(index), kIndexKey, source);
         if (const json::Value* shards = old.find("shards"); shards && shards->is(json::Value::Kind::Array)) {
           for (const json::Value& s : shards->items) {
             const json::Value* file = s.find("file");
@@ -158,7 +147,7 @@ std::map<std::string, std::string> ShardedOptimizer::load(const std::filesystem:
   // Phase 1: every check, on every rank, before anything changes.
   agree(comm_, [&] {
     const StateDict saved_index = load_checkpoint(index);
-    const json::Value meta = parse_object(saved_index, kIndexKey, source + " (not a descent::dist checkpoint index?)");
+    const json::Value meta = metadata_object(saved_index, kIndexKey, source + " (not a descent::dist checkpoint index?)");
     const std::string where = source + ": index";
     const std::string run = text_in(meta, "run", where);
     const std::uint64_t save = count_in(meta, "save", where), world = count_in(meta, "world_size", where);
@@ -242,7 +231,7 @@ std::map<std::string, std::string> ShardedOptimizer::load(const std::filesystem:
       const StateDict shard = load_checkpoint(path);
       const std::string at = path.string();
       const ShardId expected{run, save, k, world};
-      const ShardId found = shard_id(parse_object(shard, kShardKey, at + " (not a descent::dist shard?)"), at);
+      const ShardId found = shard_id(metadata_object(shard, kShardKey, at + " (not a descent::dist shard?)"), at);
       if (!(found == expected)) {
         throw InvalidArgument(at + " is the shard of " + found.text() + "; the index " + source + " names it as " +
                               expected.text());
@@ -280,7 +269,7 @@ std::map<std::string, std::string> ShardedOptimizer::load(const std::filesystem:
           if (p.is(json::Value::Kind::String)) options_of[p.text] = saved;
         }
       }
-      const json::Value slots = parse_object(shard, "slots", at);
+      const json::Value slots = metadata_object(shard, "slots", at);
       for (const auto& [param, list] : slots.members) {
         if (!list.is(json::Value::Kind::Array)) throw InvalidArgument(at + ": metadata 'slots' of '" + excerpt(param) + "' is not a list");
         std::string text = "[";

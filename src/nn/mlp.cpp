@@ -3,31 +3,16 @@
 // dW = delta^T a_prev, db = column sums of delta, and delta_prev = (delta W) * activation'(z_prev).
 #include "descent/nn/mlp.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "descent/error.hpp"
+#include "linalg/gemm.hpp"
 #include "random.hpp"
 
 namespace descent::nn {
 namespace {
-
-// Row-major C = alpha op(A) op(B) + beta C.
-void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
-          const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b,
-              static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
-}
-void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const double* a, std::size_t lda,
-          const double* b, std::size_t ldb, double beta, double* c, std::size_t ldc) {
-  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a, static_cast<int>(lda), b,
-              static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
-}
 
 template <class T>
 T activate(Activation f, T z) {
@@ -167,7 +152,8 @@ void MLP<T>::forward(std::span<const T> inputs, std::size_t batch) {
     z.resize(batch * out);
     const T* b = values_.data() + bias_offset_[k];
     for (std::size_t r = 0; r < batch; ++r) std::copy(b, b + out, z.data() + r * out);  // z = b, then += a W^T
-    gemm(false, true, batch, out, in, a, in, values_.data() + weight_offset_[k], in, T(1), z.data(), out);
+    linalg::gemm<T>(false, true, batch, out, in, T(1), a, in, values_.data() + weight_offset_[k], in, T(1), z.data(),
+                    out);
     std::vector<T>& y = post_[k];
     if (k + 1 < num_layers()) {
       y.resize(z.size());
@@ -216,7 +202,8 @@ double MLP<T>::loss(std::span<const T> inputs, std::span<const std::int32_t> lab
     for (std::size_t k = num_layers(); k-- > 0;) {
       const std::size_t lin = config_.layers[k], out = config_.layers[k + 1];
       const T* a_prev = k == 0 ? inputs.data() : post_[k - 1].data();
-      gemm(true, false, out, lin, batch, delta_.data(), out, a_prev, lin, T(0), gradients_.data() + weight_offset_[k], lin);
+      linalg::gemm<T>(true, false, out, lin, batch, T(1), delta_.data(), out, a_prev, lin, T(0),
+                      gradients_.data() + weight_offset_[k], lin);
       T* db = gradients_.data() + bias_offset_[k];
       std::fill(db, db + out, T(0));
       for (std::size_t r = 0; r < batch; ++r) {
@@ -224,8 +211,8 @@ double MLP<T>::loss(std::span<const T> inputs, std::span<const std::int32_t> lab
       }
       if (k == 0) break;
       delta_next_.resize(batch * lin);
-      gemm(false, false, batch, lin, out, delta_.data(), out, values_.data() + weight_offset_[k], lin, T(0),
-           delta_next_.data(), lin);
+      linalg::gemm<T>(false, false, batch, lin, out, T(1), delta_.data(), out, values_.data() + weight_offset_[k], lin,
+                      T(0), delta_next_.data(), lin);
       const std::vector<T>& zp = pre_[k - 1];
       const std::vector<T>& ap = post_[k - 1];
       for (std::size_t i = 0; i < delta_next_.size(); ++i) delta_next_[i] *= derivative(config_.activation, zp[i], ap[i]);

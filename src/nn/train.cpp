@@ -6,6 +6,7 @@
 #include <string>
 
 #include "checkpoint/json.hpp"
+#include "checkpoint/metadata.hpp"
 #include "descent/checkpoint.hpp"
 #include "descent/compose.hpp"
 #include "descent/error.hpp"
@@ -80,6 +81,9 @@ namespace {
 
 namespace json = detail::json;
 
+// What a missing run metadata key says of the file.
+constexpr std::string_view kNotTraining = "not a training checkpoint";
+
 std::string text_of(double value) { return json::quote(format_number(value)); }
 
 double number_in(const json::Value& object, std::string_view key, const std::string& where) {
@@ -107,19 +111,6 @@ std::vector<double> numbers_in(const json::Value& object, std::string_view key, 
     }
   }
   return out;
-}
-
-json::Value parse_meta(const StateDict& dict, const std::string& key, const std::string& source) {
-  const auto it = dict.metadata.find(key);
-  if (it == dict.metadata.end()) throw InvalidArgument(source + ": no '" + key + "' metadata: not a training checkpoint");
-  json::Value v;
-  try {
-    v = json::parse(it->second);
-  } catch (const InvalidArgument& e) {
-    throw InvalidArgument(source + ": metadata '" + key + "': " + e.what());
-  }
-  if (!v.is(json::Value::Kind::Object)) throw InvalidArgument(source + ": metadata '" + key + "' is not an object");
-  return v;
 }
 
 // Where a run is: everything besides the model and the optimizer that a checkpoint carries.
@@ -224,7 +215,7 @@ RunPosition resume_run(const TrainConfig& config, Optimizer& optimizer, Schedule
                        const Dataset& data, const MLPConfig& model) {
   const std::string source = config.resume.string();
   const StateDict dict = load_checkpoint(config.resume);
-  const json::Value training = parse_meta(dict, "training", source);
+  const json::Value training = detail::metadata_object(dict, "training", source, kNotTraining);
   const std::string where = source + ": training state";
   RunPosition run;
   run.steps = count_in(training, "steps", where);
@@ -351,7 +342,8 @@ RunPosition resume_run(const TrainConfig& config, Optimizer& optimizer, Schedule
   }
   SchedulerState old_state;
   if (schedule) {
-    SchedulerState st = schedule_state_in(parse_meta(dict, "schedule", source), *schedule, source);
+    const json::Value saved = detail::metadata_object(dict, "schedule", source, kNotTraining);
+    SchedulerState st = schedule_state_in(saved, *schedule, source);
     old_state = schedule->state();
     schedule->load_state(st);  // validates first: a throw changes nothing
   }
@@ -370,13 +362,7 @@ RunPosition resume_run(const TrainConfig& config, Optimizer& optimizer, Schedule
 std::string schedule_metadata(const Scheduler& schedule) { return schedule_meta(schedule); }
 
 void load_schedule_metadata(Scheduler& schedule, const std::string& text, const std::string& source) {
-  json::Value saved;
-  try {
-    saved = json::parse(text);
-  } catch (const InvalidArgument& e) {
-    throw InvalidArgument(source + ": schedule state: " + e.what());
-  }
-  if (!saved.is(json::Value::Kind::Object)) throw InvalidArgument(source + ": schedule state is not an object");
+  const json::Value saved = json::parse_object(text, source + ": schedule state");
   schedule.load_state(schedule_state_in(saved, schedule, source));  // validates first: a throw changes nothing
 }
 

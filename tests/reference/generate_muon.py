@@ -39,17 +39,16 @@ can fail.
 
 Run with /usr/bin/python3 (Debian's numpy); deterministic: rerunning gives identical bytes.
 """
-import json
 import os
-import struct
 import sys
-import zlib
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from numpy_reference import draws, metadata, write_safetensors  # noqa: E402  (shared with the other NumPy generator)
+
 STEPS = 6
 SHARE = []  # every step's float32 bound on ||dO||_F over ||O||_F
-DT_NAME = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
 UNIT_ROUNDOFF = {np.float32: 2.0 ** -24, np.float64: 2.0 ** -53}
 
 DEFAULTS = {"lr": 1e-3, "weight_decay": 0.1, "momentum": 0.95, "nesterov": True, "ns_a": 3.4445, "ns_b": -4.7750,
@@ -157,35 +156,13 @@ def run(shape, o, init, grads, dtype):
     return np.array(params), np.array(bufs), np.array(bound), np.array(bound64)
 
 
-def write_safetensors(path, metadata, tensors):
-    header = {"__metadata__": metadata}
-    blobs, pos = [], 0
-    for name, arr in tensors:
-        raw = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
-        header[name] = {"dtype": DT_NAME[arr.dtype], "shape": list(arr.shape), "data_offsets": [pos, pos + len(raw)]}
-        blobs.append(raw)
-        pos += len(raw)
-    hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hjson += b" " * ((-(8 + len(hjson))) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(hjson)))
-        f.write(hjson)
-        for raw in blobs:
-            f.write(raw)
-    os.replace(tmp, path)
-
-
 def main():
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "muon.safetensors")
     cases, tensors = [], []
     worst = 0.0
     for config, shape, overrides in CASES:
         o = dict(DEFAULTS, **overrides)
-        rng = np.random.default_rng(zlib.crc32(f"descent/muon/{config}".encode()))
-        n = int(np.prod(shape))
-        init = rng.standard_normal(n)
-        grads = rng.standard_normal((STEPS, n))
+        init, grads = draws("muon", config, shape, STEPS)
         for dtype, suffix in ((np.float32, "f32"), (np.float64, "f64")):
             cid = f"{config}-{suffix}"
             params, bufs, bound, bound64 = run(shape, o, init, grads, dtype)
@@ -202,9 +179,7 @@ def main():
                         (f"{cid}/state.momentum_buffer", bufs), (f"{cid}/bound", bound),
                         (f"{cid}/bound_f64", bound64)]
     worst_share = max(SHARE)
-    metadata = {"generator": "tests/reference/generate_muon.py", "command": "/usr/bin/python3 tests/reference/generate_muon.py",
-                "numpy_version": np.__version__, "optimizer": "muon", "cases": json.dumps(cases)}
-    write_safetensors(out, metadata, tensors)
+    write_safetensors(out, metadata("muon", cases), tensors)
     print(f"wrote {out}: {len(cases)} cases; this reference's float32 gap to float64 is at most "
           f"{worst:.3g} of the bound; the float32 bound is at most {worst_share:.3g} of ||O||_F")
 

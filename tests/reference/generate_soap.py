@@ -26,18 +26,17 @@ then no two correct implementations agree).
 
 Run with /usr/bin/python3 (Debian's numpy); deterministic.
 """
-import json
 import os
-import struct
 import sys
-import zlib
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from numpy_reference import draws, metadata, write_safetensors  # noqa: E402  (shared with the other NumPy generator)
 
 STEPS = 14
 SAFETY = 100.0
 UNIT_ROUNDOFF = {np.float32: 2.0 ** -24, np.float64: 2.0 ** -53}
-DT_NAME = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
 DEFAULTS = {"lr": 3e-3, "beta1": 0.95, "beta2": 0.95, "shampoo_beta": -1.0, "eps": 1e-8, "weight_decay": 0.01,
             "precondition_frequency": 10, "max_precond_dim": 10000, "correct_bias": True}
 CASES = [
@@ -125,34 +124,12 @@ def run(shape, o, init, grads, dtype):
     return (np.array(params), np.array(ggs0), np.array(ggs1), np.array(vs), np.array(moves)), max(kappa)
 
 
-def write_safetensors(path, metadata, tensors):
-    header = {"__metadata__": metadata}
-    blobs, pos = [], 0
-    for name, arr in tensors:
-        raw = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
-        header[name] = {"dtype": DT_NAME[arr.dtype], "shape": list(arr.shape), "data_offsets": [pos, pos + len(raw)]}
-        blobs.append(raw)
-        pos += len(raw)
-    hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hjson += b" " * ((-(8 + len(hjson))) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(hjson)))
-        f.write(hjson)
-        for raw in blobs:
-            f.write(raw)
-    os.replace(tmp, path)
-
-
 def main():
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "soap.safetensors")
     cases, tensors, report = [], [], []
     for config, shape, overrides in CASES:
         o = dict(DEFAULTS, **overrides)
-        rng = np.random.default_rng(zlib.crc32(f"descent/soap/{config}".encode()))
-        n = int(np.prod(shape))
-        init = rng.standard_normal(n)
-        grads = rng.standard_normal((STEPS, n))
+        init, grads = draws("soap", config, shape, STEPS)
         exact, kappa64 = run(shape, o, init, grads, np.float64)
         for dtype, suffix in ((np.float32, "f32"), (np.float64, "f64")):
             cid = f"{config}-{suffix}"
@@ -173,9 +150,7 @@ def main():
             tensors += [(f"{cid}/init", init.astype(dtype)), (f"{cid}/grad", grads.astype(dtype)),
                         (f"{cid}/param", params), (f"{cid}/state.GG_0", gg0), (f"{cid}/state.GG_1", gg1),
                         (f"{cid}/state.exp_avg_sq", vs), (f"{cid}/tolerance", tolerance)]
-    metadata = {"generator": "tests/reference/generate_soap.py", "command": "/usr/bin/python3 tests/reference/generate_soap.py",
-                "numpy_version": np.__version__, "optimizer": "soap", "cases": json.dumps(cases)}
-    write_safetensors(out, metadata, tensors)
+    write_safetensors(out, metadata("soap", cases), tensors)
     print("\n".join(report))
     print(f"wrote {out}: {len(cases)} cases")
 

@@ -1,5 +1,6 @@
 // The Newton-Schulz iteration of Muon (src/optimizers/muon/muon.cpp), on matrix products through BLAS
-// (sgemm for float32, dgemm for float64). Internal; bench/muon_step.cpp times it beside plain gemm.
+// (src/linalg/gemm.hpp: sgemm for float32, dgemm for float64). Internal; bench/muon_step.cpp times it beside
+// plain gemm.
 #pragma once
 
 #include <cstddef>
@@ -24,11 +25,5 @@ inline double ns_flops(std::size_t m, std::size_t n, std::int64_t steps) {
   const double dm = static_cast<double>(m), dn = static_cast<double>(n);
   return static_cast<double>(steps) * (4.0 * dm * dm * dn + 2.0 * dm * dm * dm);
 }
-
-// C = alpha op(A) op(B) + beta C, row-major, through cblas_sgemm / cblas_dgemm (for the benchmark's
-// plain-gemm rate).
-template <class T>
-void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
-          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
 
 }  // namespace descent::muon

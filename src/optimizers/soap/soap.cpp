@@ -34,8 +34,8 @@
 #include <string>
 #include <vector>
 
+#include "linalg/gemm.hpp"
 #include "optimizers/common.hpp"
-#include "optimizers/muon/newton_schulz.hpp"
 #include "optimizers/registry.hpp"
 #include "optimizers/soap/lapack.hpp"
 
@@ -130,8 +130,8 @@ struct SOAPState {
 template <class T>
 void rotate(const SOAPState<T>& st, const T* x, T* out, T* tmp, bool back) {
   const std::size_t r = st.rows, c = st.cols;
-  muon::gemm<T>(!back, false, r, c, r, T(1), st.q0, r, x, c, T(0), tmp, c);
-  muon::gemm<T>(false, back, r, c, c, T(1), tmp, c, st.q1, c, T(0), out, c);
+  linalg::gemm<T>(!back, false, r, c, r, T(1), st.q0, r, x, c, T(0), tmp, c);
+  linalg::gemm<T>(false, back, r, c, c, T(1), tmp, c, st.q1, c, T(0), out, c);
 }
 
 // gg = lerp(gg, outer, w) with outer = G G^T (dim 0) or G^T G (dim 1).
@@ -139,9 +139,9 @@ template <class T>
 void accumulate(const SOAPState<T>& st, std::size_t dim, T weight, T* outer) {
   const std::size_t r = st.rows, c = st.cols, d = dim == 0 ? r : c;
   if (dim == 0) {
-    muon::gemm<T>(false, true, r, r, c, T(1), st.grad, c, st.grad, c, T(0), outer, r);
+    linalg::gemm<T>(false, true, r, r, c, T(1), st.grad, c, st.grad, c, T(0), outer, r);
   } else {
-    muon::gemm<T>(true, false, c, c, r, T(1), st.grad, c, st.grad, c, T(0), outer, c);
+    linalg::gemm<T>(true, false, c, c, r, T(1), st.grad, c, st.grad, c, T(0), outer, c);
   }
   T* gg = dim == 0 ? st.gg0 : st.gg1;
   for (std::size_t i = 0; i < d * d; ++i) gg[i] = detail::lerp(gg[i], outer[i], weight);
@@ -155,7 +155,7 @@ void refresh(const SOAPState<T>& st, std::size_t dim) {
   T* gg = dim == 0 ? st.gg0 : st.gg1;
   T* q = dim == 0 ? st.q0 : st.q1;
   std::vector<T> gq(d * d), sorted(d * d), power(d * d);
-  muon::gemm<T>(false, false, d, d, d, T(1), gg, d, q, d, T(0), gq.data(), d);
+  linalg::gemm<T>(false, false, d, d, d, T(1), gg, d, q, d, T(0), gq.data(), d);
   std::vector<double> estimate(d, 0.0);
   for (std::size_t k = 0; k < d; ++k) {
     T sum = 0;  // as torch.diag(o.T @ m @ o): a dot product in T
@@ -174,7 +174,7 @@ void refresh(const SOAPState<T>& st, std::size_t dim) {
       st.exp_avg_sq[i * c + j] = dim == 0 ? v[order[i] * c + j] : v[i * c + order[j]];
     }
   }
-  muon::gemm<T>(false, false, d, d, d, T(1), gg, d, sorted.data(), d, T(0), power.data(), d);
+  linalg::gemm<T>(false, false, d, d, d, T(1), gg, d, sorted.data(), d, T(0), power.data(), d);
   if (!soap::qr_q(power.data(), q, d)) std::copy(sorted.begin(), sorted.end(), q);
 }
 
