@@ -390,7 +390,7 @@ int main(int argc, char** argv) {
       // bfloat16 parameters are a way to store a model's weights: a float64 function has none to store.
       for (const cli::Preset& p : config.optimizers) {
         if (p.bf16_parameters && !optimizer_names_given.empty()) {
-          throw InvalidArgument("'" + p.name + "' trains a model with bfloat16 parameters: compare it on data (--data), "
+          throw UsageError("'" + p.name + "' trains a model with bfloat16 parameters: compare it on data (--data), "
                                 "not on a function");
         }
       }

@@ -45,6 +45,13 @@ std::vector<bfloat16> bfloat16s(const std::vector<std::uint16_t>& bits) {
   return out;
 }
 
+// Writes into the gradient's own memory: the parameter views it (a vector assigned from a temporary would
+// take the temporary's buffer).
+void feed(std::vector<bfloat16>& grad, const std::vector<std::uint16_t>& bits) {
+  ASSERT_EQ(grad.size(), bits.size());
+  for (std::size_t i = 0; i < bits.size(); ++i) grad[i] = {bits[i]};
+}
+
 std::vector<std::uint32_t> bits_of(std::span<const float> x) {
   std::vector<std::uint32_t> out(x.size());
   std::memcpy(out.data(), x.data(), x.size() * 4);
@@ -90,7 +97,7 @@ TEST(AdamBF16Params, TrajectoriesMatchTheNumpyReferenceBitwise) {
         auto opt = build(c, mode, {Parameter("w", std::span<bfloat16>(p), std::span<bfloat16>(g))});
         opt->set_num_threads(2);
         for (int t = 1; t <= kSteps; ++t) {
-          g = bfloat16s(tensor<std::uint16_t>(std::to_string(n) + "/grad/" + std::to_string(t)));
+          feed(g, tensor<std::uint16_t>(std::to_string(n) + "/grad/" + std::to_string(t)));
           ASSERT_TRUE(opt->step());
           const std::string at = prefix + std::to_string(t) + "/";
           ASSERT_EQ(bits_of(std::span<const bfloat16>(p)), tensor<std::uint16_t>(at + "param")) << "step " << t;
@@ -166,7 +173,7 @@ TEST(AdamBF16Params, CheckpointRoundTripResumesBitwise) {
     Adam a({Parameter("w", std::span<bfloat16>(p), std::span<bfloat16>(g))}, AdamOptions().bf16_params(mode));
     Adam b({Parameter("w", std::span<bfloat16>(p2), std::span<bfloat16>(g2))}, AdamOptions().bf16_params(mode));
     for (int t = 1; t <= 3; ++t) {
-      g = bfloat16s(tensor<std::uint16_t>("257/grad/" + std::to_string(t)));
+      feed(g, tensor<std::uint16_t>("257/grad/" + std::to_string(t)));
       a.step();
     }
     const StateDict d = a.state_dict(/*with_parameters=*/true);
@@ -180,7 +187,8 @@ TEST(AdamBF16Params, CheckpointRoundTripResumesBitwise) {
     b.load_state_dict(d);  // strict, parameters included
     EXPECT_EQ(p2, p);
     for (int t = 4; t <= 5; ++t) {
-      g = g2 = bfloat16s(tensor<std::uint16_t>("257/grad/" + std::to_string(t)));
+      feed(g, tensor<std::uint16_t>("257/grad/" + std::to_string(t)));
+      feed(g2, tensor<std::uint16_t>("257/grad/" + std::to_string(t)));
       a.step();
       b.step();
     }
