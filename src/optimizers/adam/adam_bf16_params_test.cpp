@@ -13,6 +13,7 @@
 #include "descent/compose.hpp"
 #include "descent/optimizers/adam.hpp"
 #include "descent/optimizers/sgd.hpp"
+#include "descent/schedule.hpp"
 #include "support/expect_throw.hpp"
 #include "support/safetensors_reader.hpp"
 
@@ -219,7 +220,12 @@ TEST(AdamBF16Params, OtherOptimizersAndWrappersRefuseThemNamingTheParameter) {
   EXPECT_THROW_WITH(sgd.add_param_group({Parameter("w", std::span<bfloat16>(p), std::span<bfloat16>(g))}),
                     InvalidArgument, "'w' is bfloat16");
   EXPECT_EQ(sgd.num_parameters(), 1u);  // nothing added
-  auto adam = std::make_unique<Adam>(std::vector<Parameter>{Parameter("w", std::span<bfloat16>(p), std::span<bfloat16>(g))});
+  auto adam = std::make_unique<Adam>(std::vector<Parameter>{Parameter("f", std::span<float>(q), std::span<float>(h)),
+                                                              Parameter("w", std::span<bfloat16>(p), std::span<bfloat16>(g))});
+  // Clipping computes in float32 or float64: it refuses before touching the float32 gradient.
+  EXPECT_THROW_WITH(clip_grad_value(*adam, 0.1), InvalidArgument, "the gradient of 'w' is bfloat16");
+  EXPECT_THROW_WITH(clip_grad_norm(*adam, 0.1), InvalidArgument, "the gradient of 'w' is bfloat16");
+  EXPECT_EQ(h, std::vector<float>(4, 0.5f));
   EXPECT_THROW_WITH(EMA(std::move(adam)), InvalidArgument, "'w' is bfloat16");
 }
 
