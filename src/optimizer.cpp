@@ -31,6 +31,13 @@ void fill(void* data, std::size_t n, DType dtype, double value) {
   });
 }
 
+// An exponent of all ones is an infinity or a NaN, as in float32.
+bool all_finite_bfloat16(const bfloat16* x, std::size_t n) {
+  bool finite = true;
+  for (std::size_t i = 0; i < n; ++i) finite &= (x[i].bits & 0x7f80u) != 0x7f80u;
+  return finite;
+}
+
 }  // namespace
 
 Optimizer::Optimizer(std::string_view name, std::span<const SlotSpec> slots,
@@ -66,6 +73,11 @@ Optimizer::Optimizer(std::string_view name, std::vector<std::unique_ptr<Optimize
     for (const Record& r : p->records_) {
       if (!names.emplace(r.param.name(), 0).second) {
         throw InvalidArgument(where + ": two parts hold a parameter named '" + excerpt(r.param.name()) + "'");
+      }
+      if (r.param.dtype() == DType::BFloat16 && !wrapper_slots.empty()) {
+        throw InvalidArgument(where + ": '" + excerpt(r.param.name()) +
+                              "' is bfloat16, and this wrapper keeps its own state in the parameters' dtype: it "
+                              "takes float32 or float64 parameters only");
       }
     }
     for (Extent& e : p->memory_extents(/*with_grads=*/false)) extents.push_back(std::move(e));
@@ -225,6 +237,17 @@ void Optimizer::add_param_group(std::vector<Parameter> params, std::unique_ptr<O
   }
   options->validate();
   if (params.empty()) throw InvalidArgument(where + ": the group has no parameters");
+  // A rule takes bfloat16 parameters when its option table says how ("bf16_params"); a wrapper's own
+  // slots (an EMA's average) would be kept in bfloat16 and computed in float64, so wrappers refuse them.
+  for (const Parameter& p : params) {
+    if (p.dtype() != DType::BFloat16) continue;
+    if (!options->has("bf16_params") || !wrapper_slots_.empty()) {
+      throw InvalidArgument(where + ": '" + excerpt(p.name()) + "' is bfloat16, but " +
+                            std::string(wrapper_slots_.empty() ? options->optimizer() : name_) +
+                            " takes float32 or float64 parameters only (bfloat16 parameters: Adam and AdamW, "
+                            "option bf16_params); nothing was added");
+    }
+  }
 
   // Names must be unique across the whole optimizer: state is found by name.
   std::unordered_map<std::string_view, std::size_t> fresh_names;
@@ -325,6 +348,7 @@ bool Optimizer::gradients_finite() {
   }
   const detail::Engine::Hit hit = engine_->find_first(sizes, [&](std::size_t item, std::size_t begin, std::size_t end) {
     const Parameter& p = with_grad[item]->param;
+    if (p.dtype() == DType::BFloat16) return !all_finite_bfloat16(static_cast<const bfloat16*>(p.grad_data()) + begin, end - begin);
     return visit_dtype(p.dtype(), [&](auto tag) {
       using T = decltype(tag);
       return !kernels::all_finite(static_cast<const T*>(p.grad_data()) + begin, end - begin);
@@ -338,12 +362,18 @@ bool Optimizer::gradients_finite() {
   const Record& r = *with_grad[hit.item];
   std::string value;
   std::size_t at = hit.begin;
-  visit_dtype(r.param.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T* g = static_cast<const T*>(r.param.grad_data());
-    while (std::isfinite(g[at])) ++at;
-    value = format_number(static_cast<double>(g[at]));
-  });
+  if (r.param.dtype() == DType::BFloat16) {
+    const bfloat16* g = static_cast<const bfloat16*>(r.param.grad_data());
+    while (std::isfinite(to_float(g[at]))) ++at;
+    value = format_number(static_cast<double>(to_float(g[at])));
+  } else {
+    visit_dtype(r.param.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T* g = static_cast<const T*>(r.param.grad_data());
+      while (std::isfinite(g[at])) ++at;
+      value = format_number(static_cast<double>(g[at]));
+    });
+  }
   throw InvalidArgument(std::string(name_) + ": step(): the gradient of '" + r.param.name() + "' is " + value +
                         " at element " + std::to_string(at) +
                         "; nothing was changed (set_nonfinite_policy(NonFinitePolicy::Skip) skips such steps)");
@@ -481,6 +511,7 @@ const Parameter& Optimizer::parameter(std::string_view name) const { return reco
 
 void Optimizer::set_grad(std::string_view name, std::span<float> grad) { record(name).param.set_grad(grad); }
 void Optimizer::set_grad(std::string_view name, std::span<double> grad) { record(name).param.set_grad(grad); }
+void Optimizer::set_grad(std::string_view name, std::span<bfloat16> grad) { record(name).param.set_grad(grad); }
 
 std::vector<std::string_view> Optimizer::slot_names() const {
   std::vector<std::string_view> names;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "checkpoint/json.hpp"
+#include "descent/bf16_params.hpp"
 #include "descent/optimizer.hpp"
 #include "lowbit/quantize.hpp"
 
@@ -25,7 +26,7 @@ constexpr std::int64_t kMaxCount = kMaxStepCount;
 // Options added after checkpoint format version 1 that change nothing at their default: saved only when
 // set to something else, and a saved group without them means their default. So a checkpoint of an
 // optimizer that does not use them is what 0.1.0 wrote, and 0.1.0's checkpoints load strictly.
-constexpr std::string_view kLaterOptions[] = {"state_dtype", "stochastic_rounding"};
+constexpr std::string_view kLaterOptions[] = {"state_dtype", "stochastic_rounding", "bf16_params"};
 bool is_later_option(std::string_view name) {
   return std::find(std::begin(kLaterOptions), std::end(kLaterOptions), name) != std::end(kLaterOptions);
 }
@@ -33,6 +34,7 @@ bool is_later_option(std::string_view name) {
 // and converts the tensors of another state_dtype into it (convert_slot below).
 constexpr std::string_view kLayoutOption = "state_dtype";
 constexpr std::string_view kAbsmaxSuffix = "_absmax";
+constexpr std::string_view kBF16ParamsOption = "bf16_params";
 
 // A state tensor of one encoding (F32, BF16, or U8 codes with their F32 "<slot>_absmax" block scales)
 // read as float32 values, and written in another, for loading a checkpoint of another state_dtype.
@@ -340,6 +342,15 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
       }
     }
     if (options->has(kLayoutOption)) options->set(kLayoutOption, groups_[g]->options().get(kLayoutOption));
+    // bf16_params also lays out slots (a master copy or a compensation), but they cannot be converted.
+    if (options->has(kBF16ParamsOption) &&
+        options->get(kBF16ParamsOption) != groups_[g]->options().get(kBF16ParamsOption)) {
+      errors.push_back("group " + std::to_string(g) + ": bf16_params=" +
+                       std::string(kBF16ParamsNames[static_cast<std::size_t>(options->get(kBF16ParamsOption))]) +
+                       " was saved, but this group has bf16_params=" +
+                       std::string(kBF16ParamsNames[static_cast<std::size_t>(groups_[g]->options().get(kBF16ParamsOption))]) +
+                       ", fixed when the group was added (build the optimizer with the saved one)");
+    }
     for (const OptionInfo& info : options->info()) {
       if (!seen.count(std::string(info.name)) && strict && !is_later_option(info.name)) {
         errors.push_back("missing option '" + std::string(info.name) + "' for group " + std::to_string(g));

@@ -17,6 +17,11 @@ Parameter::Parameter(std::string name, std::span<double> value, std::span<double
     : Parameter(std::move(name), DType::Float64, value.data(), value.size(), grad.data(), grad.size(),
                 std::move(shape)) {}
 
+Parameter::Parameter(std::string name, std::span<bfloat16> value, std::span<bfloat16> grad,
+                     std::vector<std::int64_t> shape)
+    : Parameter(std::move(name), DType::BFloat16, value.data(), value.size(), grad.data(), grad.size(),
+                std::move(shape)) {}
+
 Parameter::Parameter(std::string name, DType dtype, void* value, std::size_t size, void* grad,
                      std::size_t grad_size, std::vector<std::int64_t> shape)
     : name_(std::move(name)), dtype_(dtype), value_(value), grad_(nullptr), size_(size), shape_(std::move(shape)) {
@@ -43,6 +48,7 @@ Parameter::Parameter(std::string name, DType dtype, void* value, std::size_t siz
 
 void Parameter::set_grad(std::span<float> grad) { attach_grad(DType::Float32, grad.data(), grad.size()); }
 void Parameter::set_grad(std::span<double> grad) { attach_grad(DType::Float64, grad.data(), grad.size()); }
+void Parameter::set_grad(std::span<bfloat16> grad) { attach_grad(DType::BFloat16, grad.data(), grad.size()); }
 
 void Parameter::attach_grad(DType dtype, void* grad, std::size_t grad_size) {
   if (grad_size == 0) {
@@ -76,5 +82,12 @@ void Parameter::check_type(DType requested) const {
                           std::string(name_of(requested)));
   }
 }
+
+namespace detail {
+void refuse_non_float_dtype(DType dtype) {
+  throw InvalidArgument("this computation takes float32 or float64 parameters, not " + std::string(name_of(dtype)) +
+                        " (bfloat16 parameters: Adam and AdamW, docs/optimizers.md)");
+}
+}  // namespace detail
 
 }  // namespace descent

@@ -603,6 +603,18 @@ void for_each_grad(Optimizer& optimizer, F&& fn) {
   }
 }
 
+// Clipping computes in the gradients' own float32 or float64: a bfloat16 gradient is refused before any
+// gradient is touched.
+void check_float_gradients(Optimizer& optimizer, std::string_view function) {
+  for (std::size_t i = 0; i < optimizer.num_parameters(); ++i) {
+    const Parameter& p = optimizer.parameter(i);
+    if (p.has_grad() && p.dtype() == DType::BFloat16) {
+      throw InvalidArgument(std::string(function) + ": the gradient of '" + excerpt(p.name()) +
+                            "' is bfloat16; clipping takes float32 or float64 gradients; nothing was changed");
+    }
+  }
+}
+
 [[noreturn]] void clip_fail(std::string_view function, std::string_view argument, double value, std::string_view range) {
   throw InvalidArgument(std::string(function) + ": argument '" + std::string(argument) + "' = " + format_number(value) +
                         " is out of range: must be " + std::string(range));
@@ -612,6 +624,7 @@ void for_each_grad(Optimizer& optimizer, F&& fn) {
 
 double clip_grad_norm(Optimizer& optimizer, double max_norm, double norm_type, bool error_if_nonfinite) {
   detail::check_clip_norm_arguments("clip_grad_norm", max_norm, norm_type);
+  check_float_gradients(optimizer, "clip_grad_norm");
   detail::MaxAbs max_abs;
   bool any = false;
   for_each_grad(optimizer, [&](auto grad) {
@@ -639,6 +652,7 @@ double clip_grad_norm(Optimizer& optimizer, double max_norm, double norm_type, b
 
 void clip_grad_value(Optimizer& optimizer, double clip_value) {
   if (!(clip_value >= 0.0)) clip_fail("clip_grad_value", "clip_value", clip_value, "in [0, inf]");
+  check_float_gradients(optimizer, "clip_grad_value");
   for_each_grad(optimizer, [&](auto grad) {
     using T = typename decltype(grad)::value_type;
     // A bound beyond the type's range is infinite in it (converting it would be undefined behaviour).

@@ -61,9 +61,11 @@ TEST(Optimizer, StateIsReadableByParameterAndSlotName) {
   EXPECT_FLOAT_EQ(adam.state<float>("fc.bias", "exp_avg_sq")[0], 0.001f * 4.0f);  // (1 - beta2) * g^2
   EXPECT_EQ(adam.step_count("fc.bias"), 1);
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(exp_avg.data()) % AlignedBuffer::kAlignment, 0u);
-  // The *_absmax slots hold int8 state's block scales (state_dtype, docs/optimizers.md); never created here.
+  // The *_absmax slots hold int8 state's block scales (state_dtype, docs/optimizers.md), master_param and
+  // kahan_compensation belong to bfloat16 parameters (bf16_params); never created here.
   EXPECT_EQ(adam.slot_names(), (std::vector<std::string_view>{"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "exp_avg_absmax",
-                                                              "exp_avg_sq_absmax", "max_exp_avg_sq_absmax"}));
+                                                              "exp_avg_sq_absmax", "max_exp_avg_sq_absmax",
+                                                              "master_param", "kahan_compensation"}));
   EXPECT_FALSE(adam.has_state("fc.weight", "exp_avg_absmax"));
   // amsgrad is off: its slot was never created.
   EXPECT_FALSE(adam.has_state("fc.weight", "max_exp_avg_sq"));

@@ -141,6 +141,34 @@ TEST(Train, SpiralsAreLearnedByAnMLPWithAdam) {
   EXPECT_LT(history.back().train_loss, history.front().train_loss);
 }
 
+// Training with the weights in bfloat16 (TrainConfig::bf16_parameters, Adam's bf16_params = kahan): the
+// model learns the spirals as with float32 weights, and after training its float32 weights are exactly
+// the optimizer's bfloat16 parameters read back.
+TEST(Train, SpiralsAreLearnedWithBFloat16Parameters) {
+  const nn::TrainTest data = nn::make_spirals();
+  nn::MLPConfig model;
+  model.layers = {2, 64, 64, 2};
+  model.activation = nn::Activation::ReLU;
+  model.init = nn::Init::He;
+  nn::MLP<float> mlp(model);
+  nn::TrainConfig config;
+  config.options = {{"lr", 0.01}, {"bf16_params", 0.0}};  // kahan
+  config.epochs = 40;
+  config.batch_size = 64;
+  config.bf16_parameters = true;
+  std::unique_ptr<Optimizer> optimizer;
+  const auto history = nn::train(mlp, data.train, data.test, config, {}, &optimizer);
+  std::printf("spirals, bfloat16 parameters: test accuracy %.3f\n", history.back().test_accuracy);
+  EXPECT_GE(history.back().test_accuracy, 0.93);
+  std::size_t checked = 0;
+  for (std::size_t i = 0; i < optimizer->num_parameters(); ++i) {
+    const Parameter& p = optimizer->parameter(i);
+    ASSERT_EQ(p.dtype(), DType::BFloat16);
+    for (const bfloat16 v : p.value<bfloat16>()) ASSERT_EQ(mlp.values()[checked++], to_float(v));
+  }
+  EXPECT_EQ(checked, mlp.num_parameters());
+}
+
 // The target is 88% after 10 epochs (PyTorch 1.13: 86.9% after 5, 88.6% after 10); the full run is
 // in bench/mlp_epoch.sh. This smaller budget (1 epoch) pins a lower bound: PyTorch reaches about 84%.
 TEST(Train, FashionMnistMlpWithAdamOneEpoch) {

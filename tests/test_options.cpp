@@ -165,7 +165,8 @@ TEST(Options, ChainedSettersAndGetByName) {
   EXPECT_EQ(o.get("beta1"), 0.8);
   EXPECT_EQ(o.get("amsgrad"), 1.0);
   EXPECT_EQ(o.to_string(), "lr=0.0003, beta1=0.8, beta2=0.95, eps=1e-08, weight_decay=0.1, amsgrad=true, "
-                           "maximize=false, bias_correction=true, state_dtype=float32, stochastic_rounding=false");
+                           "maximize=false, bias_correction=true, state_dtype=float32, stochastic_rounding=false, "
+                           "bf16_params=kahan");
   EXPECT_EQ(AdamWOptions().weight_decay(), 0.01);  // AdamW's default decay, unlike Adam's 0
   EXPECT_EQ(AdamOptions().weight_decay(), 0.0);
 }

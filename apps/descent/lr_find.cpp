@@ -33,6 +33,10 @@ void check_lr_find(const LrFindCommand& command) {
 double run_lr_find(const LrFindCommand& command, const nn::TrainTest& data, std::ostream& log) {
   check_lr_find(command);
   const Preset preset = resolve_optimizer(command.optimizer);
+  if (preset.bf16_parameters) {  // the range test runs float32 weights: it would silently test another thing
+    throw InvalidArgument("lr-find: '" + preset.name + "' trains bfloat16 parameters, which lr-find does not; "
+                          "run it with the same rule on float32 weights ('" + preset.optimizer + "')");
+  }
   nn::MLPConfig config;
   config.layers = model_layers(command.model, data);
   config.seed = command.seed;

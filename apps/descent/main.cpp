@@ -387,6 +387,14 @@ int main(int argc, char** argv) {
         // it fails naming the dtype).
         std::erase_if(config.optimizers, [](const cli::Preset& p) { return p.options.count("state_dtype") != 0; });
       }
+      // bfloat16 parameters are a way to store a model's weights: a float64 function has none to store.
+      for (const cli::Preset& p : config.optimizers) {
+        if (p.bf16_parameters && !optimizer_names_given.empty()) {
+          throw UsageError("'" + p.name + "' trains a model with bfloat16 parameters: compare it on data (--data), "
+                                "not on a function");
+        }
+      }
+      std::erase_if(config.optimizers, [](const cli::Preset& p) { return p.bf16_parameters; });
       config.out = out;
       config.plots = !no_plots;
       usage_check([&] {

@@ -13,7 +13,7 @@ const std::vector<Preset>& presets() {
       std::map<std::string, double> options;
       for (const auto& [name, value] : p.overrides) options.emplace(name, value);
       out.push_back({std::string(p.name), std::string(p.optimizer), std::move(options), std::string(p.description),
-                     p.train_lr});
+                     p.train_lr, p.bf16_parameters});
     }
     // The second-order methods are not library optimizers (src/minimize/): the CLI names them here.
     out.push_back({"newton", "newton", {}, "Newton's method: shifted Cholesky, Armijo backtracking"});

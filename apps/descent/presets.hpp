@@ -14,6 +14,7 @@ struct Preset {
   std::map<std::string, double> options;  // overrides of the optimizer's defaults (lr is tuned or given)
   std::string description;
   double train_lr = 1e-3;  // `descent train`'s learning rate when none is given (OptimizerPreset::train_lr)
+  bool bf16_parameters = false;  // train with bfloat16 parameters (OptimizerPreset::bf16_parameters)
 };
 
 // The library optimizers' presets (descent::optimizer_presets(), registered in each optimizer's folder:

@@ -274,6 +274,7 @@ TrainRun run_train(const TrainCommand& command, const nn::TrainTest& data, const
   config.resume = command.resume;
   config.max_steps = command.max_steps;
   config.micro_batches = command.micro_batches;
+  config.bf16_parameters = preset.bf16_parameters;
   if (!config.checkpoint.empty() && config.checkpoint.has_parent_path()) {
     std::filesystem::create_directories(config.checkpoint.parent_path());
   }

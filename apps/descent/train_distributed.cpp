@@ -149,6 +149,10 @@ void run_train_distributed(const TrainCommand& command, std::ostream& out_log) {
 
   const nn::TrainTest data = load_data(command.data, log);
   const Preset preset = resolve_optimizer(command.optimizer);
+  if (preset.bf16_parameters) {  // sharded optimizers reduce and clip in the parameters' float32 or float64
+    throw InvalidArgument("train --distributed: '" + preset.name + "' trains bfloat16 parameters, which "
+                          "distributed training does not take");
+  }
   const nn::MLPConfig model = model_config(command, data);
   nn::MLP<float> mlp(model);
   nn::check_model_fits(model.layers, data.train);

@@ -9,7 +9,7 @@
 
 namespace descent {
 
-// Parameters are Float32 or Float64. A state slot has its own type (docs/architecture.md): by default
+// Parameters are Float32, Float64 or BFloat16 (for the rules with the option "bf16_params"). A state slot has its own type (docs/architecture.md): by default
 // the parameter's, as PyTorch keeps it, or a narrower one (bfloat16 moments, uint8 codes with float32
 // block scales, int32 indices).
 enum class DType : std::uint8_t { Float32, Float64, BFloat16, Float16, UInt8, Int32, Int64 };
@@ -107,13 +107,23 @@ constexpr DType dtype_of() noexcept {
   else return DType::Int64;
 }
 
-// Whether a dtype can be a parameter's (and so the argument of visit_dtype).
-constexpr bool is_parameter_dtype(DType dtype) noexcept { return dtype == DType::Float32 || dtype == DType::Float64; }
+// Whether a dtype can be a parameter's.
+constexpr bool is_parameter_dtype(DType dtype) noexcept {
+  return dtype == DType::Float32 || dtype == DType::Float64 || dtype == DType::BFloat16;
+}
+
+namespace detail {
+// Throws InvalidArgument: `dtype` reached code that computes in float32 or float64 only (parameter.cpp).
+[[noreturn]] void refuse_non_float_dtype(DType dtype);
+}  // namespace detail
 
 // Calls f(float{}) or f(double{}) for a parameter's run-time dtype, so one generic lambda serves both.
+// A bfloat16 parameter throws InvalidArgument: the rules that take one convert it themselves, and every
+// other path refuses it earlier with a message naming the parameter; this is the backstop.
 template <class F>
 decltype(auto) visit_dtype(DType dtype, F&& f) {
   if (dtype == DType::Float32) return f(float{});
+  if (dtype != DType::Float64) detail::refuse_non_float_dtype(dtype);
   return f(double{});
 }
 

@@ -25,6 +25,8 @@ struct OptimizerPreset {
   std::span<const std::pair<std::string_view, double>> overrides;  // of the optimizer's default options
   std::string_view description;
   double train_lr;
+  // The CLI trains with the model's weights and gradients in bfloat16 (the rule's option bf16_params says how).
+  bool bf16_parameters = false;
 };
 // Every optimizer's presets, optimizer by optimizer in the order of optimizer_names(); each optimizer's
 // first preset has no overrides.

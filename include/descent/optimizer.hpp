@@ -145,6 +145,7 @@ class Optimizer {
   // Attaches (or, with an empty span, detaches) a parameter's gradient; its length and dtype must match.
   void set_grad(std::string_view name, std::span<float> grad);
   void set_grad(std::string_view name, std::span<double> grad);
+  void set_grad(std::string_view name, std::span<bfloat16> grad);
 
   // Names of the state slots and per-parameter scalar slots of this optimizer's rule (in a Composite or
   // wrapper: of every part, each name once, then the wrapper's).

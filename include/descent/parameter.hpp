@@ -24,6 +24,10 @@ class Parameter {
   Parameter(std::string name, std::span<float> value, std::span<float> grad, std::vector<std::int64_t> shape = {});
   Parameter(std::string name, std::span<double> value, std::span<double> grad,
             std::vector<std::int64_t> shape = {});
+  // bfloat16 values with a bfloat16 gradient: only rules with the option "bf16_params" (Adam, AdamW)
+  // take them; every other optimizer refuses them when the group is added (docs/optimizers.md).
+  Parameter(std::string name, std::span<bfloat16> value, std::span<bfloat16> grad,
+            std::vector<std::int64_t> shape = {});
 
   const std::string& name() const noexcept { return name_; }
   DType dtype() const noexcept { return dtype_; }
@@ -46,6 +50,7 @@ class Parameter {
   // Attaches (or, with an empty span, detaches) the gradient; its length must match the value's.
   void set_grad(std::span<float> grad);
   void set_grad(std::span<double> grad);
+  void set_grad(std::span<bfloat16> grad);
 
   // Untyped addresses, for code that dispatches on dtype() itself.
   void* value_data() const noexcept { return value_; }

@@ -100,6 +100,11 @@ ShardedOptimizer::ShardedOptimizer(MPI_Comm comm, std::vector<Parameter> params,
         if (!seen.emplace(params_[i].name(), i).second) {
           throw InvalidArgument("parameter name '" + excerpt(params_[i].name()) + "' is used twice");
         }
+        // The reductions and clipping here compute in the parameters' own float32 or float64.
+        if (params_[i].dtype() == DType::BFloat16) {
+          throw InvalidArgument("'" + excerpt(params_[i].name()) +
+                                "' is bfloat16: sharded optimizers take float32 or float64 parameters only");
+        }
       }
       if (mine == reference) return;
       std::size_t line = 0, a = 0, b = 0;

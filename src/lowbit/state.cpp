@@ -9,10 +9,12 @@ StateDType state_dtype_of(const Options& options) {
 }
 
 DType moment_dtype(const Parameter& param, StateDType state_dtype) {
-  if (state_dtype == StateDType::Float32) return param.dtype();
+  // A bfloat16 parameter's rule computes in float32 (bf16_params.hpp), so "its own dtype" is float32.
+  const DType own = param.dtype() == DType::BFloat16 ? DType::Float32 : param.dtype();
+  if (state_dtype == StateDType::Float32) return own;
   // Small tensors keep their own dtype under int8 (bitsandbytes' min_8bit_size): float32, or float64.
-  if (state_dtype == StateDType::Int8 && param.size() < kMinQuantizedElements) return param.dtype();
-  if (param.dtype() != DType::Float32) {
+  if (state_dtype == StateDType::Int8 && param.size() < kMinQuantizedElements) return own;
+  if (own != DType::Float32) {
     throw InvalidArgument("state_dtype=" + std::string(kStateDTypeNames[static_cast<int>(state_dtype)]) +
                           " needs float32 parameters, but '" + param.name() + "' is " +
                           std::string(name_of(param.dtype())));

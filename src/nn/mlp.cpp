@@ -143,6 +143,35 @@ std::vector<Parameter> MLP<T>::parameters() {
 }
 
 template <class T>
+std::vector<Parameter> MLP<T>::bfloat16_parameters() {
+  if (bf16_values_.empty()) {
+    bf16_values_.resize(values_.size());
+    bf16_gradients_.assign(values_.size(), bfloat16{0});
+    for (std::size_t i = 0; i < values_.size(); ++i) bf16_values_[i] = to_bfloat16(static_cast<float>(values_[i]));
+    load_bfloat16();
+  }
+  std::vector<Parameter> params;
+  for (Parameter& p : parameters()) {
+    const auto offset = static_cast<std::size_t>(static_cast<const T*>(p.value_data()) - values_.data());
+    params.emplace_back(p.name(), std::span<bfloat16>(bf16_values_.data() + offset, p.size()),
+                        std::span<bfloat16>(bf16_gradients_.data() + offset, p.size()), p.shape());
+  }
+  return params;
+}
+
+template <class T>
+void MLP<T>::load_bfloat16() {
+  if (bf16_values_.empty()) throw InvalidArgument("MLP::load_bfloat16: call bfloat16_parameters() first");
+  for (std::size_t i = 0; i < values_.size(); ++i) values_[i] = static_cast<T>(to_float(bf16_values_[i]));
+}
+
+template <class T>
+void MLP<T>::round_gradients_to_bfloat16() {
+  if (bf16_values_.empty()) throw InvalidArgument("MLP::round_gradients_to_bfloat16: call bfloat16_parameters() first");
+  for (std::size_t i = 0; i < gradients_.size(); ++i) bf16_gradients_[i] = to_bfloat16(static_cast<float>(gradients_[i]));
+}
+
+template <class T>
 void MLP<T>::forward(std::span<const T> inputs, std::size_t batch) {
   batch_ = batch;
   const T* a = inputs.data();

@@ -372,7 +372,9 @@ std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, con
   check_fits(model, train_set);
   check_fits(model, test_set);
   if (config.micro_batches == 0) throw InvalidArgument("train: micro_batches = 0 must be >= 1");
-  auto optimizer = make_optimizer(config.optimizer, model.parameters(), config.options);
+  auto optimizer = make_optimizer(config.optimizer,
+                                  config.bf16_parameters ? model.bfloat16_parameters() : model.parameters(),
+                                  config.options);
   optimizer->set_num_threads(config.threads);
   optimizer->set_nonfinite_policy(config.nonfinite);
   if (hooks.on_start) hooks.on_start(*optimizer);
@@ -380,6 +382,7 @@ std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, con
   BatchLoader loader(train_set, config.batch_size, config.seed);
   RunPosition run;
   if (!config.resume.empty()) run = resume_run(config, *optimizer, schedule, loader, train_set, model.config());
+  if (config.bf16_parameters) model.load_bfloat16();  // a resumed run's weights came back in bfloat16
   const bool checkpoints = !config.checkpoint.empty();
   const auto save = [&] {
     if (checkpoints) save_run(config, *optimizer, schedule, run, loader, train_set, model.config());
@@ -426,6 +429,7 @@ std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, con
           std::copy_n(accumulated.begin() + static_cast<std::ptrdiff_t>(offset), grad.size(), grad.begin());
         }
       }
+      if (config.bf16_parameters) model.round_gradients_to_bfloat16();
       if (hooks.before_step) hooks.before_step(*optimizer);
       // The epoch's training loss is the mean over the steps taken: a step skipped for a non-finite
       // gradient (NonFinitePolicy::Skip) and a non-finite loss would make it NaN and tell nothing.
@@ -433,6 +437,7 @@ std::vector<EpochMetrics> train(MLP<float>& model, const Dataset& train_set, con
         run.epoch_loss_sum += loss;
         ++run.epoch_batches;
       }
+      if (config.bf16_parameters) model.load_bfloat16();
       ++run.steps;
       if (hooks.on_step) {
         const double now = training_seconds +

@@ -51,6 +51,14 @@ class MLP {
   // Views over the weights and their gradients, "layer<k>.weight" (out x in, row-major, as torch.nn.Linear)
   // and "layer<k>.bias", for an optimizer. They stay valid as long as the MLP lives.
   std::vector<Parameter> parameters();
+  // bfloat16 storage of the same parameters, for an optimizer of bfloat16 parameters (Adam's bf16_params):
+  // the first call rounds the weights to it (nearest even) and sets the weights to the rounded values. The
+  // bfloat16 values are then the model: load_bfloat16() sets the weights (which the passes read) from them,
+  // exactly, and round_gradients_to_bfloat16() rounds the last backward pass's gradients into the bfloat16
+  // gradients (nearest even). The views stay valid as long as the MLP lives.
+  std::vector<Parameter> bfloat16_parameters();
+  void load_bfloat16();
+  void round_gradients_to_bfloat16();
   // All parameter values and gradients, flattened in parameters() order.
   std::span<T> values() noexcept { return values_; }
   std::span<const T> values() const noexcept { return values_; }
@@ -67,6 +75,7 @@ class MLP {
 
   MLPConfig config_;
   std::vector<T> values_, gradients_;
+  std::vector<bfloat16> bf16_values_, bf16_gradients_;  // empty until bfloat16_parameters()
   std::vector<std::size_t> weight_offset_, bias_offset_;
   std::vector<std::vector<T>> pre_, post_;  // per layer: pre-activation z and activation a (batch x width)
   std::vector<T> delta_, delta_next_;       // backward scratch

@@ -47,6 +47,10 @@ struct TrainConfig {
   // 1: the batch's gradient in one pass. Must be >= 1. Checkpoints record it; a resume with another
   // count is refused (the gradients would round differently).
   std::size_t micro_batches = 1;
+  // Train with the parameters in bfloat16 (MLP::bfloat16_parameters): the optimizer updates the bfloat16
+  // weights, the passes read them as float32, and the gradients are rounded to bfloat16 before each step.
+  // The optimizer must take bfloat16 parameters (Adam, AdamW; their option bf16_params says how).
+  bool bf16_parameters = false;
 };
 
 // Part `part` of `parts` of a batch of `batch` samples: samples [first, second), floor(part * batch /

@@ -7,16 +7,23 @@
 // The update rule is in src/optimizers/adam/adam.cpp and docs/optimizers.md.
 #pragma once
 
+#include "descent/bf16_params.hpp"
 #include "descent/optimizer.hpp"
 #include "descent/state_dtype.hpp"
 
+#include <array>
+
 namespace descent {
+
+namespace lowbit {
+struct StateRef;  // src/lowbit/quantize.hpp
+}
 
 template <bool Decoupled>
 class AdamFamilyOptions final : public Options {
  public:
   enum Field : std::size_t { kLr, kBeta1, kBeta2, kEps, kWeightDecay, kAmsgrad, kMaximize, kBiasCorrection,
-               kStateDtype, kStochasticRounding, kCount };
+               kStateDtype, kStochasticRounding, kBF16Params, kCount };
   static std::span<const OptionInfo> fields();
 
   explicit AdamFamilyOptions(double lr = 1e-3);
@@ -46,6 +53,9 @@ class AdamFamilyOptions final : public Options {
   AdamFamilyOptions& state_dtype(StateDType v) { assign_choice(kStateDtype, kStateDTypeNames[static_cast<int>(v)]); return *this; }
   bool stochastic_rounding() const noexcept { return flag(kStochasticRounding); }
   AdamFamilyOptions& stochastic_rounding(bool v) { assign(kStochasticRounding, v); return *this; }
+  // How bfloat16 parameters are updated (docs/optimizers.md, "bfloat16 parameters"); fixed once the group is added.
+  BF16Params bf16_params() const noexcept { return static_cast<BF16Params>(choice_index(kBF16Params)); }
+  AdamFamilyOptions& bf16_params(BF16Params v) { assign_choice(kBF16Params, kBF16ParamsNames[static_cast<int>(v)]); return *this; }
 
   std::unique_ptr<Options> clone() const override { return std::make_unique<AdamFamilyOptions>(*this); }
 };
@@ -57,7 +67,9 @@ template <bool Decoupled>
 class AdamFamily final : public OptimizerWith<AdamFamilyOptions<Decoupled>> {
  public:
   // The *_absmax slots hold int8 state's block scales (src/lowbit/state.hpp); empty otherwise.
-  enum Slot : std::size_t { kExpAvg, kExpAvgSq, kMaxExpAvgSq, kExpAvgAbsmax, kExpAvgSqAbsmax, kMaxExpAvgSqAbsmax };
+  // master_param and kahan_compensation belong to bfloat16 parameters (src/lowbit/bf16_params.hpp); empty otherwise.
+  enum Slot : std::size_t { kExpAvg, kExpAvgSq, kMaxExpAvgSq, kExpAvgAbsmax, kExpAvgSqAbsmax, kMaxExpAvgSqAbsmax,
+                            kMasterParam, kKahanCompensation };
   explicit AdamFamily(std::vector<Parameter> params,
                       const AdamFamilyOptions<Decoupled>& defaults = AdamFamilyOptions<Decoupled>());
 
@@ -67,6 +79,10 @@ class AdamFamily final : public OptimizerWith<AdamFamilyOptions<Decoupled>> {
   std::uint32_t slots_needed(const Options& options) const override;
   void plan_lowbit(const AdamFamilyOptions<Decoupled>& o, Optimizer::Record& r, StateDType dtype,
                    std::vector<Optimizer::Task>& tasks);
+  std::array<lowbit::StateRef, 3> lowbit_slots(const AdamFamilyOptions<Decoupled>& o, Optimizer::Record& r,
+                                               StateDType dtype);
+  void plan_bf16_params(const AdamFamilyOptions<Decoupled>& o, Optimizer::Record& r, StateDType dtype,
+                        std::vector<Optimizer::Task>& tasks);
 };
 
 using Adam = AdamFamily<false>;

@@ -15,6 +15,11 @@
 // Algorithm 1 with Adam as the update): each block of 256 elements is read back to float32, updated by the
 // float32 rule above -- the same code -- and stored again (int8: m with the signed map, v and v' with the
 // unsigned one). The parameter's update uses the float32 moments before they are stored.
+//
+// bfloat16 parameters (bf16_params: kahan, master or none; src/lowbit/bf16_params.hpp): the same float32
+// rule runs on a float32 parameter p32 formed from the bfloat16 one (plus its compensation, or its master
+// copy) with float(grad), then p32 is rounded back. The moments are float32 (state_dtype float32), or
+// bfloat16/int8 as above: the two block loops nest.
 #include "descent/optimizers/adam.hpp"
 
 #include <algorithm>
@@ -23,6 +28,7 @@
 
 #include "optimizers/common.hpp"
 #include "kernels/kernels.hpp"
+#include "lowbit/bf16_params.hpp"
 #include "lowbit/state.hpp"
 #include "optimizers/adam/adam_reference.hpp"
 #include "optimizers/registry.hpp"
@@ -44,18 +50,21 @@ constexpr std::array<OptionInfo, AdamOptions::kCount> make_fields() {
       detail::bool_option("bias_correction", true, "divide the moments by (1 - beta^t); off gives the uncorrected Adam"),
       lowbit::state_dtype_option(),
       lowbit::stochastic_rounding_option(),
+      lowbit::bf16_params_option(),
   }};
 }
 
 constexpr auto kAdamFields = make_fields<false>();
 constexpr auto kAdamWFields = make_fields<true>();
-constexpr std::array<SlotSpec, 6> kSlots{{
+constexpr std::array<SlotSpec, 8> kSlots{{
     {"exp_avg", 0.0, lowbit::moment_layout},
     {"exp_avg_sq", 0.0, lowbit::moment_layout, SlotCheck::NonNegative},
     {"max_exp_avg_sq", 0.0, lowbit::moment_layout, SlotCheck::NonNegative},
     {"exp_avg_absmax", 0.0, lowbit::absmax_layout, SlotCheck::NonNegative},
     {"exp_avg_sq_absmax", 0.0, lowbit::absmax_layout, SlotCheck::NonNegative},
     {"max_exp_avg_sq_absmax", 0.0, lowbit::absmax_layout, SlotCheck::NonNegative},
+    {"master_param", 0.0, lowbit::master_param_layout},
+    {"kahan_compensation", 0.0, lowbit::kahan_compensation_layout},
 }};
 
 }  // namespace
@@ -78,7 +87,10 @@ template <bool Decoupled>
 std::uint32_t AdamFamily<Decoupled>::slots_needed(const Options& options) const {
   const auto& o = static_cast<const AdamFamilyOptions<Decoupled>&>(options);
   const std::uint32_t moments = 1u << kExpAvg | 1u << kExpAvgSq | (o.amsgrad() ? 1u << kMaxExpAvgSq : 0u);
-  return o.state_dtype() == StateDType::Int8 ? moments | moments << kExpAvgAbsmax : moments;
+  const std::uint32_t compensation = o.bf16_params() == BF16Params::Master  ? 1u << kMasterParam
+                                     : o.bf16_params() == BF16Params::Kahan ? 1u << kKahanCompensation
+                                                                            : 0u;
+  return (o.state_dtype() == StateDType::Int8 ? moments | moments << kExpAvgAbsmax : moments) | compensation;
 }
 
 template <bool Decoupled>
@@ -87,6 +99,10 @@ void AdamFamily<Decoupled>::plan(const Options& options, std::span<Optimizer::Re
   const auto& o = static_cast<const AdamFamilyOptions<Decoupled>&>(options);
   for (Optimizer::Record* r : records) {
     lowbit::check_unchanged(this->name(), r->param, r->slots[kExpAvg].layout.dtype, o.state_dtype());
+    if (r->param.dtype() == DType::BFloat16) {
+      plan_bf16_params(o, *r, lowbit::lowbit_of(r->slots[kExpAvg].layout.dtype), tasks);
+      continue;
+    }
     if (const StateDType low = lowbit::lowbit_of(r->slots[kExpAvg].layout.dtype); low != StateDType::Float32) {
       plan_lowbit(o, *r, low, tasks);
       continue;
@@ -108,11 +124,8 @@ void AdamFamily<Decoupled>::plan(const Options& options, std::span<Optimizer::Re
 }
 
 template <bool Decoupled>
-void AdamFamily<Decoupled>::plan_lowbit(const AdamFamilyOptions<Decoupled>& o, Optimizer::Record& r, StateDType dtype,
-                                        std::vector<Optimizer::Task>& tasks) {
-  const auto s = reference::AdamStep::make(o, r.step);
-  float* p = r.param.template value<float>().data();
-  const float* g = r.param.template grad<float>().data();
+std::array<lowbit::StateRef, 3> AdamFamily<Decoupled>::lowbit_slots(const AdamFamilyOptions<Decoupled>& o,
+                                                                    Optimizer::Record& r, StateDType dtype) {
   const std::size_t count = o.amsgrad() ? 3 : 2;
   const std::uint64_t seed = lowbit::name_seed(r.param.name());
   std::array<lowbit::StateRef, 3> slots{};
@@ -126,9 +139,69 @@ void AdamFamily<Decoupled>::plan_lowbit(const AdamFamilyOptions<Decoupled>& o, O
       slots[k].data = this->template slot<bfloat16>(r, k);
     }
   }
+  return slots;
+}
+
+template <bool Decoupled>
+void AdamFamily<Decoupled>::plan_lowbit(const AdamFamilyOptions<Decoupled>& o, Optimizer::Record& r, StateDType dtype,
+                                        std::vector<Optimizer::Task>& tasks) {
+  const auto s = reference::AdamStep::make(o, r.step);
+  float* p = r.param.template value<float>().data();
+  const float* g = r.param.template grad<float>().data();
+  const std::size_t count = o.amsgrad() ? 3 : 2;
+  const std::array<lowbit::StateRef, 3> slots = lowbit_slots(o, r, dtype);
   tasks.push_back({[=](std::size_t b, std::size_t e) {
                      auto at = lowbit::advanced(slots, dtype, b);
                      kernels::adam_lowbit(s, dtype, p + b, g + b, at.data(), count, static_cast<std::uint32_t>(b), e - b);
+                   },
+                   r.param.size()});
+}
+
+template <bool Decoupled>
+void AdamFamily<Decoupled>::plan_bf16_params(const AdamFamilyOptions<Decoupled>& o, Optimizer::Record& r,
+                                             StateDType dtype, std::vector<Optimizer::Task>& tasks) {
+  lowbit::check_bf16_params_unchanged(this->name(), r.param, o.bf16_params(), r.slots[kMasterParam].elements,
+                                      r.slots[kKahanCompensation].elements);
+  const auto s = reference::AdamStep::make(o, r.step);
+  lowbit::BF16ParamRef param{r.param.template value<bfloat16>().data(), r.param.template grad<bfloat16>().data()};
+  if (o.bf16_params() == BF16Params::Master) {
+    bool created = false;
+    param.master = this->template slot<float>(r, kMasterParam, &created);
+    if (created) {
+      for (std::size_t i = 0; i < r.param.size(); ++i) param.master[i] = to_float(param.param[i]);
+    }
+  } else if (o.bf16_params() == BF16Params::Kahan) {
+    param.compensation = this->template slot<bfloat16>(r, kKahanCompensation);
+  }
+  const std::size_t count = o.amsgrad() ? 3 : 2;
+  if (dtype == StateDType::Float32) {
+    float* m = this->template slot<float>(r, kExpAvg);
+    float* v = this->template slot<float>(r, kExpAvgSq);
+    float* vmax = o.amsgrad() ? this->template slot<float>(r, kMaxExpAvgSq) : nullptr;
+    tasks.push_back({[=](std::size_t b, std::size_t e) {
+                       lowbit::with_float_params(param.advanced(b), e - b,
+                                                 [&](std::size_t i, std::size_t len, float* p32, float* g32) {
+                                                   const std::size_t at = b + i;
+                                                   kernels::adam(s, p32, g32, m + at, v + at,
+                                                                 vmax ? vmax + at : nullptr, len);
+                                                 });
+                     },
+                     r.param.size()});
+    return;
+  }
+  const std::array<lowbit::StateRef, 3> slots = lowbit_slots(o, r, dtype);
+  tasks.push_back({[=](std::size_t b, std::size_t e) {
+                     auto at = lowbit::advanced(slots, dtype, b);
+                     // Both loops cut at the same 256-element blocks: the inner one sees one block.
+                     lowbit::reference::with_float_state(
+                         dtype, e - b, static_cast<std::uint32_t>(b), at.data(), count,
+                         [&](std::size_t i, std::size_t len, float** state) {
+                           lowbit::with_float_params(param.advanced(b + i), len,
+                                                     [&](std::size_t, std::size_t n, float* p32, float* g32) {
+                                                       kernels::adam(s, p32, g32, state[0], state[1],
+                                                                     count == 3 ? state[2] : nullptr, n);
+                                                     });
+                         });
                    },
                    r.param.size()});
 }
@@ -200,11 +273,18 @@ namespace {
 constexpr std::pair<std::string_view, double> kNoBiasCorrection[] = {{"bias_correction", 0.0}};
 constexpr std::pair<std::string_view, double> kBFloat16State[] = {{"state_dtype", 1.0}};  // kStateDTypeNames[1]
 constexpr std::pair<std::string_view, double> kInt8State[] = {{"state_dtype", 2.0}};
+constexpr std::pair<std::string_view, double> kBF16Kahan[] = {{"bf16_params", 0.0}};  // kBF16ParamsNames[0]
+constexpr std::pair<std::string_view, double> kBF16Master[] = {{"bf16_params", 1.0}};
+constexpr std::pair<std::string_view, double> kBF16None[] = {{"bf16_params", 2.0}};
 constexpr OptimizerPreset kAdamPresets[] = {
     {"adam", "adam", {}, "Adam (0.9, 0.999) with bias correction", 1e-3},
     {"adam-nobc", "adam", kNoBiasCorrection, "Adam without bias correction (large first steps)", 1e-3},
     {"adam-bf16", "adam", kBFloat16State, "Adam with bfloat16 moments (4 bytes of state per parameter)", 1e-3},
     {"adam-int8", "adam", kInt8State, "Adam with 8-bit block-wise moments (Dettmers et al. 2021; 2.03 bytes)", 1e-3},
+    // Parameters in bfloat16 (`descent train` keeps the model's weights and gradients in bfloat16).
+    {"adam-bf16-kahan", "adam", kBF16Kahan, "Adam on bfloat16 parameters, Kahan-compensated (2 more bytes)", 1e-3, true},
+    {"adam-bf16-master", "adam", kBF16Master, "Adam on bfloat16 parameters with a float32 master copy", 1e-3, true},
+    {"adam-bf16-none", "adam", kBF16None, "Adam on bfloat16 parameters, rounded each step (no compensation)", 1e-3, true},
 };
 constexpr OptimizerPreset kAdamWPresets[] = {
     {"adamw", "adamw", {}, "AdamW, decoupled weight decay 0.01", 1e-3},
