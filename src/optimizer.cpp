@@ -548,9 +548,20 @@ std::vector<std::string_view> Optimizer::slots_in_use(std::size_t group_index) c
   const ParamGroup& g = group(group_index);
   const Optimizer& rule = rule_of(group_index);
   const std::uint32_t bits = rule.slots_needed(g.options());
+  // A slot whose layout holds no value for any of the group's parameters (Adam's kahan_compensation for
+  // float32 parameters, an int8 slot's absmax for a tensor too small to quantize) is not in use.
+  const auto holds_values = [&](std::size_t s) {
+    if (g.members().empty()) return true;
+    for (const std::size_t m : g.members()) {
+      std::int64_t count = 1;
+      for (const std::int64_t d : records_[m].slots[s].layout.shape) count *= d;
+      if (count != 0) return true;
+    }
+    return false;
+  };
   std::vector<std::string_view> names;
   for (std::size_t s = 0; s < rule.slots_.size() && s < 32; ++s) {
-    if (bits >> s & 1u) names.push_back(rule.slots_[s].name);
+    if ((bits >> s & 1u) && holds_values(s)) names.push_back(rule.slots_[s].name);
   }
   for (const SlotSpec& s : wrapper_slots_) names.push_back(s.name);
   return names;

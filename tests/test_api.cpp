@@ -110,6 +110,18 @@ TEST(Optimizer, SlotsInUseAreTheSlotsAStepCreates) {
   Buffers e({1.0f});
   EMA ema(std::make_unique<SGD>(std::vector<Parameter>{e.param("e")}, SGDOptions(0.1)));
   EXPECT_EQ(ema.slots_in_use(0), Names{"ema"});
+
+  // bf16_params asks for its slot in every group (kahan by default), but only bfloat16 parameters give it
+  // values: a group of float32 ones does not use it, a group with a bfloat16 one does.
+  std::vector<bfloat16> h(3, to_bfloat16(1.0f)), hg(3, to_bfloat16(0.5f)), k(3, to_bfloat16(1.0f)), kg(hg);
+  Buffers f({1.0f, 2.0f});
+  Adam mixed({f.param("f")}, AdamOptions(0.1));
+  mixed.add_param_group({Parameter("h", std::span(h), std::span(hg))}, AdamOptions(0.1).clone());
+  mixed.add_param_group({Parameter("k", std::span(k), std::span(kg))},
+                        AdamOptions(0.1).bf16_params(BF16Params::Master).clone());
+  EXPECT_EQ(mixed.slots_in_use(0), (Names{"exp_avg", "exp_avg_sq"}));
+  EXPECT_EQ(mixed.slots_in_use(1), (Names{"exp_avg", "exp_avg_sq", "kahan_compensation"}));
+  EXPECT_EQ(mixed.slots_in_use(2), (Names{"exp_avg", "exp_avg_sq", "master_param"}));
 }
 
 TEST(Optimizer, ParametersWithoutGradientAreSkipped) {

@@ -151,10 +151,10 @@ class Optimizer {
   // wrapper: of every part, each name once, then the wrapper's).
   std::vector<std::string_view> slot_names() const;
   std::vector<std::string_view> scalar_slot_names() const;
-  // Names of the slots a step of group `group` uses with the group's current options: those of the
-  // group's rule that its options call for (Adam's max_exp_avg_sq only with amsgrad), then every slot of
-  // a wrapper. A step allocates exactly these; the Python adapters give torch exactly these state
-  // tensors. Throws NotFound for a group that does not exist.
+  // Names of the slots a step of group `group` uses with its current options: those of the rule that the
+  // options call for (Adam's max_exp_avg_sq only with amsgrad) and that hold values for one of its
+  // parameters at least (kahan_compensation: bfloat16 ones), then a wrapper's. A step allocates exactly
+  // these; the Python adapters give torch exactly these tensors. NotFound for a group that does not exist.
   std::vector<std::string_view> slots_in_use(std::size_t group) const;
 
   // Number of steps this parameter has taken (steps it had a gradient for).
