@@ -73,11 +73,11 @@ using DoubleTag = std::conditional_t<sizeof(hn::TFromD<D>) == 4, hn::Rebind<doub
 // The vectors of the element-wise kernels: the target's full vector, but at most 256 bits. These loops
 // stream memory, and on AVX-512 targets 512-bit vectors made most of them slower: on this machine's AMD
 // EPYC (Zen 4, which splits 512-bit operations in two) one thread of Lion, ASGD and Rprop ran at
-// 1.15-1.26x of their memory roof with 512-bit vectors and at 0.99-1.05x with 256-bit ones, Adam at
+// 1.15-1.26x of their memory roof with 512-bit vectors and at 0.99-1.11x with 256-bit ones, Adam at
 // 1.18-1.20x and 1.04-1.12x. The few kernels that do more arithmetic per byte (Adafactor's and LAMB's
-// update, Schedule-Free SGD) were faster at full width and ask for FullTag. Both widths were measured in
-// one run (docs/performance.md). Element-wise results do not depend on the width, so every target stays
-// bitwise equal to the scalar reference either way.
+// update, Schedule-Free SGD) were faster at full width and ask for FullTag; the low-bit state loops
+// (src/lowbit/quantize-inl.h) keep it too: a trial of 256-bit bfloat16 Adam state was slower. Both widths were
+// measured in one script (docs/performance.md). Element-wise results do not depend on the width.
 template <class T>
 using StreamTag = hn::CappedTag<T, 32 / sizeof(T)>;
 template <class T>

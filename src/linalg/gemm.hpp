@@ -1,6 +1,6 @@
 // Dense matrix products through the BLAS descent links (OpenBLAS's cblas_sgemm and cblas_dgemm), for
 // the rules that work on whole matrices (Muon's Newton-Schulz iteration, SOAP's rotations and
-// preconditioners) and for bench/muon_step.cpp's plain-gemm rate. Internal.
+// preconditioners), the MLP's layers (src/nn/mlp.cpp) and bench/muon_step.cpp's plain-gemm rate. Internal.
 #pragma once
 
 #include <cstddef>

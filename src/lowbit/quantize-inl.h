@@ -133,9 +133,9 @@ HWY_INLINE float QuantizeBlock(const float* x, std::size_t n, bool is_signed, lo
   return absmax;
 }
 
-// Whether lowbit::byte_permute::dequantize may replace the gathers: AVX-512 targets, on a CPU
-// with VBMI (checked at run time: lowbit::byte_permute::enabled()).
-inline constexpr bool kMayPermuteBytes = HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL;
+// Whether lowbit::byte_permute::dequantize may replace the gathers: AVX-512 targets (on x86, every target
+// at or above AVX3, which newer Highway splits further), on a CPU with VBMI (checked at run time).
+inline constexpr bool kMayPermuteBytes = HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3;
 
 // reference::dequantize_block.
 HWY_INLINE void DequantizeBlock(const std::uint8_t* codes, std::size_t n, bool is_signed, float absmax, float* out) {
@@ -237,8 +237,8 @@ HWY_INLINE void WithFloatState(lowbit::StateDtype dtype, std::size_t n, std::uin
 // WithFloatState in one pass with the state in registers, for a rule that also has a vector form:
 // vector_update(i, state) updates elements [i, i + Lanes) given their state as float32 vectors (state[s]
 // for slot s), in place; buffer_update(b, len, views) is WithFloatState's update, for what does not fill a
-// vector. bfloat16: load, update and round each vector, no buffers. int8: per block, each vector of
-// codes is read back with a gather from the map, updated, and its new values kept in an L1 buffer while
+// vector. bfloat16: load, update and round each vector, no buffers. int8: per block, codes are read back
+// (byte permutes for the whole block with VBMI, else a gather per vector), updated, and kept in an L1 buffer while
 // the block's absmax runs along; then the buffer is quantized with the code tables. The same operations
 // as WithFloatState, so the same bits. Without native FMA the rules' vector forms differ from their
 // scalar ones (they round twice), so WithFloatState does all of it there, as the rules' own kernels do.

@@ -67,7 +67,7 @@ const std::array<float, 256>& floor_bounds(bool is_signed) noexcept;
 inline constexpr std::uint32_t kCodeTableLow = 0x3300;   // bits >> 16 of 2^-25
 inline constexpr std::uint32_t kCodeTableHigh = 0x3f81;  // the bucket above 1.0's
 inline constexpr std::uint32_t kCodeTableSpan = kCodeTableHigh - kCodeTableLow + 1;
-// floor_search false: the nearest code (dynamic_thresholds); true: the floor code (floor_bounds).
+// floor_search false: the nearest code (dynamic_thresholds); true: the floor code (reference::floor_code).
 const std::uint32_t* code_table(bool is_signed, bool floor_search) noexcept;
 // Whether every bucket of the four tables holds at most one bound and the clamped ones none (the
 // condition for the table's count to equal the search's); checked once, when the tables are built.
