@@ -342,8 +342,11 @@ LoadReport Optimizer::load_state_dict(const StateDict& dict, bool strict) {
       }
     }
     if (options->has(kLayoutOption)) options->set(kLayoutOption, groups_[g]->options().get(kLayoutOption));
-    // bf16_params also lays out slots (a master copy or a compensation), but they cannot be converted.
-    if (options->has(kBF16ParamsOption) &&
+    // bf16_params also lays out slots (a master copy or a compensation) for bfloat16 parameters, and they
+    // cannot be converted; a group without bfloat16 parameters has none, so it takes the saved value.
+    bool has_bfloat16 = false;
+    for (const std::size_t m : groups_[g]->members()) has_bfloat16 |= records_[m].param.dtype() == DType::BFloat16;
+    if (has_bfloat16 && options->has(kBF16ParamsOption) &&
         options->get(kBF16ParamsOption) != groups_[g]->options().get(kBF16ParamsOption)) {
       errors.push_back("group " + std::to_string(g) + ": bf16_params=" +
                        std::string(kBF16ParamsNames[static_cast<std::size_t>(options->get(kBF16ParamsOption))]) +

@@ -209,6 +209,17 @@ TEST(AdamBF16Params, ACheckpointOfAnotherBF16ParamsIsRefused) {
                     "bf16_params=master was saved, but this group has bf16_params=kahan");
   EXPECT_EQ(p2, before);
   EXPECT_EQ(b.options().bf16_params(), BF16Params::Kahan);
+
+  // Without bfloat16 parameters the option lays out nothing: the saved value loads, as any option does.
+  std::vector<float> w(8, 1.0f), wg(8, 0.5f), w2 = w, wg2 = wg;
+  Adam c({Parameter("w", std::span(w), std::span(wg))}, AdamOptions().bf16_params(BF16Params::Master));
+  Adam d({Parameter("w", std::span(w2), std::span(wg2))});  // kahan
+  c.step();
+  d.load_state_dict(c.state_dict(true));
+  EXPECT_EQ(d.options().bf16_params(), BF16Params::Master);
+  d.step();
+  c.step();
+  EXPECT_EQ(w2, w);
 }
 
 TEST(AdamBF16Params, OtherOptimizersAndWrappersRefuseThemNamingTheParameter) {
