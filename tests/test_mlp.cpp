@@ -123,17 +123,26 @@ TEST(MLP, BadInputIsRejected) {
 namespace descent {
 namespace {
 
-TEST(Train, SpiralsAreLearnedByAnMLPWithAdam) {
-  const nn::TrainTest data = nn::make_spirals();
+// The spirals' network (2-64-64-2, ReLU, He) and Adam's schedule for them (lr 0.01, 40 epochs of 64).
+nn::MLPConfig spirals_model() {
   nn::MLPConfig model;
   model.layers = {2, 64, 64, 2};
   model.activation = nn::Activation::ReLU;
   model.init = nn::Init::He;
-  nn::MLP<float> mlp(model);
+  return model;
+}
+nn::TrainConfig spirals_training() {
   nn::TrainConfig config;
   config.options = {{"lr", 0.01}};
   config.epochs = 40;
   config.batch_size = 64;
+  return config;
+}
+
+TEST(Train, SpiralsAreLearnedByAnMLPWithAdam) {
+  const nn::TrainTest data = nn::make_spirals();
+  nn::MLP<float> mlp(spirals_model());
+  const nn::TrainConfig config = spirals_training();
   const auto history = nn::train(mlp, data.train, data.test, config);
   std::printf("spirals: test accuracy %.3f after %zu epochs\n", history.back().test_accuracy, history.size());
   // 96.4% here; the margin covers BLAS kernels that round differently on other CPUs.
@@ -146,15 +155,9 @@ TEST(Train, SpiralsAreLearnedByAnMLPWithAdam) {
 // the optimizer's bfloat16 parameters read back.
 TEST(Train, SpiralsAreLearnedWithBFloat16Parameters) {
   const nn::TrainTest data = nn::make_spirals();
-  nn::MLPConfig model;
-  model.layers = {2, 64, 64, 2};
-  model.activation = nn::Activation::ReLU;
-  model.init = nn::Init::He;
-  nn::MLP<float> mlp(model);
-  nn::TrainConfig config;
-  config.options = {{"lr", 0.01}, {"bf16_params", 0.0}};  // kahan
-  config.epochs = 40;
-  config.batch_size = 64;
+  nn::MLP<float> mlp(spirals_model());
+  nn::TrainConfig config = spirals_training();
+  config.options["bf16_params"] = 0.0;  // kahan
   config.bf16_parameters = true;
   std::unique_ptr<Optimizer> optimizer;
   const auto history = nn::train(mlp, data.train, data.test, config, {}, &optimizer);

@@ -29,10 +29,7 @@ const testing::SafetensorsFile& reference_file() {
 
 template <class T>
 std::vector<T> tensor(const std::string& name) {
-  const auto& t = reference_file().tensors.at(name);
-  std::vector<T> out(t.bytes.size() / sizeof(T));
-  std::memcpy(out.data(), t.bytes.data(), t.bytes.size());
-  return out;
+  return testing::as<T>(reference_file().tensors.at(name));
 }
 
 constexpr std::size_t kEdgeSizes[] = {1, 255, 256, 257, 4095, 4096, 4097};

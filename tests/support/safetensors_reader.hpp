@@ -37,6 +37,14 @@ struct TensorRecord {
   }
 };
 
+// The raw bytes of a tensor as values of T (T's size must divide the byte count; the caller knows the dtype).
+template <class T>
+std::vector<T> as(const TensorRecord& t) {
+  std::vector<T> out(t.bytes.size() / sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), t.bytes.data(), out.size() * sizeof(T));
+  return out;
+}
+
 struct SafetensorsFile {
   nlohmann::json metadata;
   std::map<std::string, TensorRecord> tensors;

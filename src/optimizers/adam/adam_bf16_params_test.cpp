@@ -28,10 +28,7 @@ const testing::SafetensorsFile& reference_file() {
 
 template <class T>
 std::vector<T> tensor(const std::string& name) {
-  const auto& t = reference_file().tensors.at(name);
-  std::vector<T> out(t.bytes.size() / sizeof(T));
-  std::memcpy(out.data(), t.bytes.data(), t.bytes.size());
-  return out;
+  return testing::as<T>(reference_file().tensors.at(name));
 }
 
 std::vector<std::uint16_t> bits_of(std::span<const bfloat16> x) {
