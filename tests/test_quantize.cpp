@@ -241,6 +241,77 @@ TEST(Quantize, VectorCodeTablesEqualTheSearchOnEveryTarget) {
   kernels::use_only_target(0);
 }
 
+// Every float32 within 300 ulps of a nearest-rounding threshold, both signs of the map: where the
+// pieces' lines cross an integer (and so where piece_code flags, or could go wrong).
+std::vector<float> threshold_neighbourhoods(bool is_signed) {
+  std::vector<float> y;
+  for (std::size_t k = 0; k < 255; ++k) {
+    const std::uint32_t bits = std::bit_cast<std::uint32_t>(lowbit::dynamic_thresholds(is_signed)[k]);
+    for (std::uint32_t d = 0; d <= 300; ++d) {
+      y.push_back(std::bit_cast<float>(bits + d));
+      if (d > 0) y.push_back(std::bit_cast<float>(bits - d));
+    }
+  }
+  return y;
+}
+
+// The pieces (quantize.hpp) give the search's code wherever they do not flag, near every threshold, at
+// the table probes and on a dense sample; and they decide nearly everywhere (else the kernels would take
+// the table for most vectors). pieces_hold() is the proof over all floats; this checks it independently.
+TEST(Quantize, NearestPiecesEqualTheSearchWhereTheyDecide) {
+  ASSERT_TRUE(lowbit::pieces_hold());
+  for (const bool is_signed : {true, false}) {
+    SCOPED_TRACE(is_signed ? "signed" : "unsigned");
+    const float* thresholds = lowbit::dynamic_thresholds(is_signed).data();
+    const lowbit::NearestPieces& pieces = lowbit::nearest_pieces(is_signed);
+    const auto check = [&](float y) {
+      const int code = lowbit::piece_code(y, is_signed, pieces);
+      return code < 0 || code == lowbit::reference::nearest_code(y, thresholds);
+    };
+    for (const float y : threshold_neighbourhoods(is_signed)) ASSERT_TRUE(check(y)) << "y = " << y;
+    for (const float y : table_probes(is_signed)) ASSERT_TRUE(check(y)) << "y = " << y;
+    std::size_t sampled = 0, flagged = 0;
+    for (std::uint32_t bits = 0; bits <= 0x3f800000u; bits += 997) {
+      for (const std::uint32_t sign : {0u, 0x80000000u}) {
+        const float y = std::bit_cast<float>(bits | sign);
+        ASSERT_TRUE(check(y)) << std::hex << (bits | sign);
+        ++sampled;
+        flagged += lowbit::piece_code(y, is_signed, pieces) < 0;
+      }
+    }
+    EXPECT_LT(static_cast<double>(flagged) / static_cast<double>(sampled), 1e-3) << flagged << " of " << sampled;
+    EXPECT_LT(lowbit::piece_code(std::numeric_limits<float>::quiet_NaN(), is_signed, pieces), 0);
+    EXPECT_EQ(lowbit::piece_code(-0.0f, is_signed, pieces), is_signed ? 127 : 0);
+    EXPECT_EQ(lowbit::piece_code(1.0f, is_signed, pieces), 255);
+    if (is_signed) {
+      EXPECT_EQ(lowbit::piece_code(-1.0f, is_signed, pieces), 0);
+    }
+  }
+}
+
+// The vector kernels at the same neighbourhoods (the AVX-512 ones take the pieces there, the table for
+// flagged vectors; the others the table), on every instruction set.
+TEST(Quantize, VectorNearestCodesEqualTheSearchNearEveryThreshold) {
+  for (const auto& [bits, name] : kernels::available_targets()) {
+    SCOPED_TRACE("target " + name);
+    kernels::use_only_target(bits);
+    for (const bool is_signed : {true, false}) {
+      std::vector<float> x;
+      for (const float y : threshold_neighbourhoods(is_signed)) {
+        if (x.size() % lowbit::kBlock == 0) x.push_back(is_signed && x.size() % 512 ? -1.0f : 1.0f);
+        x.push_back(y);
+      }
+      const std::size_t n = x.size();
+      std::vector<std::uint8_t> ca(n), cb(n);
+      std::vector<float> aa(lowbit::blocks_of(n)), ab(lowbit::blocks_of(n));
+      lowbit::kernels::quantize_blockwise(x.data(), n, is_signed, {}, ca.data(), aa.data());
+      lowbit::reference::quantize_blockwise(x.data(), n, is_signed, {}, cb.data(), ab.data());
+      EXPECT_TRUE(same_bits(ca.data(), cb.data(), n)) << (is_signed ? "signed" : "unsigned");
+    }
+  }
+  kernels::use_only_target(0);
+}
+
 // The byte-permute read-back (x86 with AVX-512 VBMI) gives the reference's values for every code, at sizes
 // around its 64-code step; the kernel tests below run with it and, turned off, with the gathers.
 TEST(Quantize, BytePermutesEqualTheReference) {

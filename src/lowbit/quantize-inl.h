@@ -1,8 +1,9 @@
 // The vector forms of lowbit/quantize.hpp's reference, per target: block-wise quantization with the
 // dynamic maps, bfloat16 conversion, and the block loop that runs a rule's float32 vector update on
 // float32 copies of its state (WithFloatState), or with its state in registers (WithFusedState). Bitwise
-// equal to the reference on every target (tests/test_quantize.cpp): the codes come from the code tables,
-// which give the search's count exactly (quantize.hpp), the values from the same single multiply or division. Included through an optimizer's -inl.h once per
+// equal to the reference on every target (tests/test_quantize.cpp): nearest codes come from the pieces
+// on AVX-512 (the code tables where a lane is flagged) and from the code tables elsewhere, which both
+// give the search's count exactly (quantize.hpp); the values from the same single multiply or division. Included through an optimizer's -inl.h once per
 // instruction set, hence the per-target include guard.
 #if defined(DESCENT_LOWBIT_QUANTIZE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef DESCENT_LOWBIT_QUANTIZE_INL_H_
@@ -39,6 +40,40 @@ HWY_INLINE hn::Vec<hn::RebindToSigned<D>> TableCodes(D d, V y, const std::uint32
   const auto code = hn::Sub(lo, hn::VecFromMask(di, hn::Gt(key, hn::ShiftRight<8>(entry))));  // + 1 where key > step
   return hn::IfThenZeroElse(hn::RebindMask(di, hn::IsNaN(y)), code);
 }
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+// lowbit::piece_code on 16 lanes (AVX-512F): the pieces' tables live in registers, the binade's entries
+// come from two-register permutes (its low 5 bits index them), the piece's from one-register permutes.
+// `flagged` gets the lanes piece_code gives -1 (their codes here are meaningless).
+struct PieceRegisters {
+  __m512 inner_lo, inner_hi, slope, offset;
+  __m512i first_lo, first_hi, top;
+  explicit PieceRegisters(const lowbit::NearestPieces& p)
+      : inner_lo(_mm512_load_ps(p.inner)), inner_hi(_mm512_load_ps(p.inner + 16)), slope(_mm512_load_ps(p.slope)),
+        offset(_mm512_load_ps(p.offset)), first_lo(_mm512_load_si512(p.first)), first_hi(_mm512_load_si512(p.first + 16)),
+        top(_mm512_load_si512(p.top)) {}
+};
+
+HWY_INLINE __m512i PieceCodes(__m512 y, const PieceRegisters& r, bool is_signed, __mmask16& flagged) {
+  const __m512i magnitude = _mm512_and_si512(_mm512_castps_si512(y), _mm512_set1_epi32(0x7fffffff));
+  const __m512 a = _mm512_castsi512_ps(magnitude);
+  const __m512i binade = _mm512_min_epu32(_mm512_max_epu32(_mm512_srli_epi32(magnitude, 23),
+                                                           _mm512_set1_epi32(lowbit::kPieceBinadeLow)),
+                                          _mm512_set1_epi32(127));
+  const __m512 inner = _mm512_permutex2var_ps(r.inner_lo, binade, r.inner_hi);
+  const __m512i first = _mm512_permutex2var_epi32(r.first_lo, binade, r.first_hi);
+  const __m512i piece = _mm512_mask_add_epi32(first, _mm512_cmp_ps_mask(a, inner, _CMP_GT_OQ), first, _mm512_set1_epi32(1));
+  const __m512 t = _mm512_fmadd_ps(a, _mm512_permutexvar_ps(piece, r.slope), _mm512_permutexvar_ps(piece, r.offset));
+  const __m512 distance = _mm512_abs_ps(_mm512_sub_ps(t, _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+  flagged = static_cast<__mmask16>(_mm512_cmp_ps_mask(a, inner, _CMP_EQ_OQ) |
+                                   _mm512_cmp_ps_mask(distance, _mm512_set1_ps(lowbit::kPieceMargin), _CMP_NGE_UQ));
+  const __m512i count = _mm512_min_epi32(_mm512_cvttps_epi32(t), _mm512_permutexvar_epi32(piece, r.top));
+  const __mmask16 negative = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_LT_OQ);
+  if (!is_signed) return _mm512_maskz_mov_epi32(static_cast<__mmask16>(~negative), count);
+  const __m512i k127 = _mm512_set1_epi32(127);
+  return _mm512_mask_sub_epi32(_mm512_add_epi32(count, k127), negative, k127, _mm512_min_epi32(count, k127));
+}
+#endif
 
 // reference::random_bits for the lanes' element indices first, first + 1, ...
 template <class DU>
@@ -103,6 +138,18 @@ HWY_INLINE void QuantizeCodes(const float* x, std::size_t n, float absmax, bool 
   const bool scaled = absmax > 0.0f;
   const auto scale = hn::Set(d, absmax);
   std::size_t i = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  if (scaled && !rounding.stochastic && lowbit::pieces_hold()) {  // nearest codes from the pieces, the table where flagged
+    const PieceRegisters pieces(lowbit::nearest_pieces(is_signed));
+    for (; i + 16 <= n; i += 16) {
+      const __m512 y = _mm512_div_ps(_mm512_loadu_ps(x + i), scale.raw);
+      __mmask16 flagged;
+      __m512i code = PieceCodes(y, pieces, is_signed, flagged);
+      if (HWY_UNLIKELY(flagged != 0)) code = TableCodes(d, hn::Vec512<float>{y}, table).raw;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + i), _mm512_cvtepi32_epi8(code));
+    }
+  }
+#endif
   for (; i + N <= n; i += N) {
     const auto y = scaled ? hn::Div(hn::LoadU(d, x + i), scale) : hn::Zero(d);
     const auto code = rounding.stochastic
@@ -239,7 +286,7 @@ HWY_INLINE void WithFloatState(lowbit::StateDtype dtype, std::size_t n, std::uin
 // for slot s), in place; buffer_update(b, len, views) is WithFloatState's update, for what does not fill a
 // vector. bfloat16: load, update and round each vector, no buffers. int8: per block, codes are read back
 // (byte permutes for the whole block with VBMI, else a gather per vector), updated, and kept in an L1 buffer while
-// the block's absmax runs along; then the buffer is quantized with the code tables. The same operations
+// the block's absmax runs along; then the buffer is quantized (QuantizeCodes). The same operations
 // as WithFloatState, so the same bits. Without native FMA the rules' vector forms differ from their
 // scalar ones (they round twice), so WithFloatState does all of it there, as the rules' own kernels do.
 template <class VectorUpdate, class BufferUpdate>

@@ -125,6 +125,129 @@ const CodeTables& code_tables() {
   return tables;
 }
 
+// The pieces of quantize.hpp, from the map itself: piece 0 is the count 0 (y nearest to 0), pieces
+// 1..7 the levels (slope and offset put integer count boundaries midway between the level's values,
+// spaced evenly by the line through its first and last value), piece 8 the count of 1.0; pieces 9..15
+// are unused. A piece starts where y passes the threshold into its first count.
+NearestPieces make_pieces(bool is_signed, bool& hold) {
+  NearestPieces p{};
+  const auto& map = is_signed ? kSignedMap : kUnsignedMap;
+  const auto& t = is_signed ? kSignedThresholds : kUnsignedThresholds;
+  const int zero = is_signed ? 127 : 0, last = 255 - zero;  // the code of 0; the count of 1.0
+  std::array<int, 9> start{};                                 // the first count of each piece
+  int count = 1;
+  for (int level = 0; level < 7; ++level) {
+    const int n = 1 << (is_signed ? level : level + 1);
+    start[static_cast<std::size_t>(level + 1)] = count;
+    const double w0 = map[static_cast<std::size_t>(zero + count)], w1 = map[static_cast<std::size_t>(zero + count + n - 1)];
+    const double spacing = n > 1 ? (w1 - w0) / (n - 1) : 0.0;
+    p.slope[level + 1] = n > 1 ? static_cast<float>(1.0 / spacing) : 0.0f;
+    p.offset[level + 1] = static_cast<float>(n > 1 ? count + 0.5 - w0 / spacing : count + 0.5);
+    p.top[level + 1] = count + n - 1;
+    count += n;
+  }
+  hold &= count == last;
+  start[8] = last;
+  for (int piece : {0, 8, 9, 10, 11, 12, 13, 14, 15}) {
+    p.offset[piece] = piece == 8 ? static_cast<float>(last) + 0.5f : 0.5f;
+    p.top[piece] = piece == 8 ? last : 0;
+  }
+  for (std::uint32_t e = 0; e < 32; ++e) {
+    const float lo = e == 0 ? 0.0f : std::bit_cast<float>((kPieceBinadeLow + e) << 23);
+    const float hi = e == 31 ? std::numeric_limits<float>::infinity() : std::bit_cast<float>((kPieceBinadeLow + e + 1) << 23);
+    p.first[e] = 0;
+    p.inner[e] = std::numeric_limits<float>::infinity();
+    int inside = 0;
+    for (std::size_t piece = 1; piece < start.size(); ++piece) {
+      const float boundary = t[static_cast<std::size_t>(zero + start[piece] - 1)];
+      if (boundary < lo) p.first[e] = static_cast<std::int32_t>(piece);
+      else if (boundary < hi) p.inner[e] = boundary, ++inside;
+    }
+    hold &= inside <= 1;
+    if (e > 0) hold &= p.first[e] == p.first[e - 1] + (p.inner[e - 1] < lo ? 1 : 0);  // the piece never falls
+  }
+  return p;
+}
+
+// Proves piece_code equal to the search wherever it does not flag, for every float32 y (both signs,
+// infinities, NaN): every float within kNear ulps of a threshold is checked; between two such
+// neighbourhoods the search's code is constant, and piece_code does not fall as y grows (t is monotone
+// within a piece, the count does not fall where the piece changes, checked below, and trunc, min and the
+// sign mirror keep the order), so the segment holds when an unflagged float near each of its ends does.
+bool pieces_are_exact(bool is_signed, const NearestPieces& p) {
+  constexpr std::uint32_t kNear = 256;
+  const float* t = (is_signed ? kSignedThresholds : kUnsignedThresholds).data();
+  // floats in order as unsigned keys: -inf ... -0, +0 ... +inf
+  const auto key = [](float f) {
+    const std::uint32_t b = std::bit_cast<std::uint32_t>(f);
+    return b >> 31 ? ~b : b | 0x80000000u;
+  };
+  const auto value = [](std::uint32_t k) { return std::bit_cast<float>(k >> 31 ? k & 0x7fffffffu : ~k); };
+  const auto right = [&](std::uint32_t k) {
+    const float y = value(k);
+    const int fast = piece_code(y, is_signed, p);
+    return fast < 0 || fast == reference::nearest_code(y, t);
+  };
+  // One segment [a, b] that holds no threshold and does not cross zero.
+  const auto segment = [&](std::uint32_t a, std::uint32_t b) {
+    while (a <= b && piece_code(value(a), is_signed, p) < 0) ++a;
+    while (b >= a && piece_code(value(b), is_signed, p) < 0) --b;
+    if (a > b) return true;  // all flagged
+    return right(a) && right(b) && piece_code(value(a), is_signed, p) == piece_code(value(b), is_signed, p);
+  };
+  // The count never falls where the piece changes: just above each boundary it is at least the top of
+  // the piece below (so, monotone within pieces, it is monotone in |y| everywhere).
+  for (std::uint32_t e = 0; e < 32; ++e) {
+    if (!(p.inner[e] < std::numeric_limits<float>::infinity())) continue;
+    const float above = std::nextafter(p.inner[e], std::numeric_limits<float>::infinity());
+    const int upper = p.first[e] + 1;
+    const int count = std::min(static_cast<int>(std::fma(above, p.slope[upper], p.offset[upper])), p.top[upper]);
+    if (count < p.top[p.first[e]]) return false;
+  }
+  const std::uint32_t lowest = key(-std::numeric_limits<float>::max()), highest = key(std::numeric_limits<float>::max());
+  std::uint32_t from = lowest;  // the first key not yet checked
+  for (int k = 0; k <= 255; ++k) {
+    const std::uint32_t centre = k < 255 ? key(t[k]) : highest + kNear + 1;  // past the end: closes the last segment
+    const std::uint32_t near_lo = centre - kNear;
+    if (near_lo > from) {
+      const std::uint32_t negative_zero = key(-0.0f);
+      const std::uint32_t end = near_lo - 1;
+      if (from <= negative_zero && negative_zero < end) {
+        if (!segment(from, negative_zero) || !segment(negative_zero + 1, end)) return false;
+      } else if (!segment(from, end)) {
+        return false;
+      }
+    }
+    if (k == 255) break;
+    for (std::uint32_t q = near_lo > from ? near_lo : from; q <= centre + kNear; ++q) {
+      if (!right(q)) return false;
+    }
+    from = centre + kNear + 1;
+  }
+  // the rest: infinities and NaN are flagged
+  for (const float y : {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                        std::numeric_limits<float>::quiet_NaN()}) {
+    if (piece_code(y, is_signed, p) >= 0) return false;
+  }
+  return true;
+}
+
+struct PieceTables {
+  NearestPieces pieces[2];
+  bool hold = true;
+  PieceTables() {
+    for (int is_signed = 0; is_signed < 2; ++is_signed) {
+      pieces[is_signed] = make_pieces(is_signed != 0, hold);
+      hold = hold && pieces_are_exact(is_signed != 0, pieces[is_signed]);
+    }
+  }
+};
+
+const PieceTables& piece_tables() {
+  static const PieceTables tables;
+  return tables;
+}
+
 }  // namespace
 
 const std::array<float, 256>& dynamic_map(bool is_signed) noexcept { return is_signed ? kSignedMap : kUnsignedMap; }
@@ -139,6 +262,9 @@ const std::uint32_t* code_table(bool is_signed, bool floor_search) noexcept {
 }
 
 bool code_tables_hold() noexcept { return code_tables().hold; }
+
+const NearestPieces& nearest_pieces(bool is_signed) noexcept { return piece_tables().pieces[is_signed]; }
+bool pieces_hold() noexcept { return piece_tables().hold; }
 
 namespace byte_permute {
 

@@ -85,6 +85,46 @@ inline std::uint8_t table_code(float y, const std::uint32_t* table) noexcept {
   return static_cast<std::uint8_t>((entry & 0xffu) + (key > entry >> 8 ? 1u : 0u));
 }
 
+// Nearest codes without a table lookup, for the AVX-512 kernels (a gather per vector is their slowest
+// step). On [0, 1] the count of thresholds below y is piecewise linear: constant 0 up to the first
+// threshold, then one piece per level of the map (its 2^i or 2^(i+1) values evenly spaced), then the
+// constant count of 1.0. So count = min(trunc(fma(|y|, slope, offset)), top) with the piece's constants,
+// the piece found from y's binary exponent (at most one piece boundary per binade, compared exactly).
+// The line is fitted to the level's values, whose float32 rounding moves the true thresholds by up to
+// ~3e-5 of a code from where the line puts them: a lane whose fma lands within kPieceMargin of an integer,
+// exactly on a piece boundary, or on NaN is flagged, and the caller takes its vector from the code
+// table instead. Negative y (signed map) reads the count of |y| mirrored: 127 - min(count, 127) (the
+// signed map has no -1), which differs from the search only at exact ties, and those are flagged too.
+// pieces_hold() proves the result equals the search for every float32 y that is not flagged (the
+// check in quantize.cpp); where it does not hold, the kernels use the tables alone.
+inline constexpr float kPieceMargin = 0x1p-13f;
+inline constexpr std::uint32_t kPieceBinadeLow = 96;  // biased exponents clamped to [96, 127]: low 5 bits index
+struct NearestPieces {
+  alignas(64) float inner[32];         // per binade: the piece boundary inside it (|y| above it: next piece), or +inf
+  alignas(64) std::int32_t first[32];  // per binade: the piece at its bottom
+  alignas(64) float slope[16];         // per piece
+  alignas(64) float offset[16];
+  alignas(64) std::int32_t top[16];    // the piece's largest count
+};
+const NearestPieces& nearest_pieces(bool is_signed) noexcept;
+bool pieces_hold() noexcept;
+// The scalar form of the vector computation: the nearest code of y, or -1 where the lane is flagged.
+inline int piece_code(float y, bool is_signed, const NearestPieces& p) noexcept {
+  const std::uint32_t magnitude = std::bit_cast<std::uint32_t>(y) & 0x7fffffffu;  // |y|, also for -0
+  const float a = std::bit_cast<float>(magnitude);
+  std::uint32_t e = magnitude >> 23;
+  e = (e < kPieceBinadeLow ? kPieceBinadeLow : e > 127u ? 127u : e) & 31u;
+  if (a == p.inner[e]) return -1;
+  const int piece = p.first[e] + (a > p.inner[e] ? 1 : 0);
+  const float t = __builtin_fmaf(a, p.slope[piece], p.offset[piece]);
+  const float distance = t - __builtin_nearbyintf(t);
+  if (!((distance < 0.0f ? -distance : distance) >= kPieceMargin)) return -1;  // also NaN
+  const int truncated = static_cast<int>(t);
+  const int count = truncated < p.top[piece] ? truncated : p.top[piece];
+  if (!is_signed) return y < 0.0f ? 0 : count;
+  return y < 0.0f ? 127 - (count < 127 ? count : 127) : 127 + count;
+}
+
 // A 32-bit hash (MurmurHash3's finalizer) of key + index * golden ratio: the random bits of stochastic
 // rounding. Written with 32-bit integer operations only, so that vector code computes the same bits.
 constexpr std::uint32_t mix32(std::uint32_t h) noexcept {
