@@ -2,7 +2,9 @@
 // state per parameter, step time on n float32 parameters, and each one's memory roof, in one run; and
 // the peak resident memory of a step.
 //
-//   descent_lowbit_step [n = 10000000] [repeats = 9] [threads = 1]   JSON lines: one per state dtype
+//   descent_lowbit_step [n = 10000000] [repeats = 9] [threads = 1]   JSON lines: one per state dtype, the
+//                                                                     medians of repeats that take the three
+//                                                                     dtypes in turn
 //   descent_lowbit_step --rss float32|bfloat16|int8 [n = 100000000]  one JSON line: peak RSS (VmHWM) of
 //                                                                     a process that builds n parameters
 //                                                                     and takes two steps
@@ -255,29 +257,38 @@ int main(int argc, char** argv) {
   const int repeats = argc > 2 ? std::stoi(argv[2]) : 9;
   const std::size_t threads = argc > 3 ? std::stoul(argv[3]) : 1;
   std::printf("{\"target\": \"%s\"}\n", descent::kernels::current_target().c_str());
+  // The three dtypes are measured in turn within each repeat (roof, then step), so that the machine's
+  // drift over the run hits all of them alike and the ratios between them compare like with like.
+  std::vector<float> w[3], g[3];
+  std::unique_ptr<descent::Adam> opt[3];
   for (int dtype = 0; dtype < 3; ++dtype) {
-    std::vector<float> w(n, 0.5f), g(n);
-    for (std::size_t i = 0; i < n; ++i) g[i] = static_cast<float>(i % 1000) * 1e-3f - 0.5f;
-    auto opt = make_adam(w, g, dtype, threads);
-    Roof<float> roof32(dtype == 0 ? n : 0, threads, false);
-    Roof<std::uint16_t> roof16(dtype == 1 ? n : 0, threads, false);
-    Roof<std::uint8_t> roof8(dtype == 2 ? n : 0, threads, true);
-    std::vector<double> roof_times, step_times;
-    for (int r = 0; r < repeats + 2; ++r) {  // roof and step alternate, so that drift hits both alike
+    w[dtype].assign(n, 0.5f);
+    g[dtype].resize(n);
+    for (std::size_t i = 0; i < n; ++i) g[dtype][i] = static_cast<float>(i % 1000) * 1e-3f - 0.5f;
+    opt[dtype] = make_adam(w[dtype], g[dtype], dtype, threads);
+  }
+  Roof<float> roof32(n, threads, false);
+  Roof<std::uint16_t> roof16(n, threads, false);
+  Roof<std::uint8_t> roof8(n, threads, true);
+  std::vector<double> roof_times[3], step_times[3];
+  for (int r = 0; r < repeats + 2; ++r) {
+    for (int dtype = 0; dtype < 3; ++dtype) {
       const double a = dtype == 0 ? roof32.run() : dtype == 1 ? roof16.run() : roof8.run();
       const auto start = Clock::now();
-      opt->step();
+      opt[dtype]->step();
       const double b = std::chrono::duration<double>(Clock::now() - start).count();
       if (r >= 2) {
-        roof_times.push_back(a);
-        step_times.push_back(b);
+        roof_times[dtype].push_back(a);
+        step_times[dtype].push_back(b);
       }
     }
+  }
+  for (int dtype = 0; dtype < 3; ++dtype) {
+    const double roof = median(roof_times[dtype]), step = median(step_times[dtype]);
     std::printf("{\"state_dtype\": \"%s\", \"parameters\": %zu, \"threads\": %zu, \"state_bytes_per_parameter\": %.4f, "
-                "\"roof_s\": %.6g, \"step_s\": %.6g, \"step_over_roof\": %.3f}\n",
-                kNames[dtype], n, threads, state_bytes_per_parameter(*opt, n), median(roof_times), median(step_times),
-                median(step_times) / median(roof_times));
-    std::fflush(stdout);
+                "\"roof_s\": %.6g, \"step_s\": %.6g, \"step_over_roof\": %.3f, \"step_over_float32\": %.3f}\n",
+                kNames[dtype], n, threads, state_bytes_per_parameter(*opt[dtype], n), roof, step, step / roof,
+                step / median(step_times[0]));
   }
 }
 #endif  // HWY_ONCE
