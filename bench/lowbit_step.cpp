@@ -19,7 +19,8 @@
 // chunks and threads that moves exactly the bytes its step must and does little else: g read, p read and
 // written, and each moment read and written in its storage type (float32 28 bytes per parameter, bfloat16
 // 20, int8 16 plus the two block scales, 4 bytes per 128 parameters), run in full-width and in 256-bit
-// vectors, the faster of the two taken repeat by repeat.
+// vectors, each with and without software prefetch (as Adam's kernels issue it), the fastest of the four
+// taken repeat by repeat.
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -48,9 +49,14 @@ namespace hn = hwy::HWY_NAMESPACE;
 // p = p / 2 + g + m + v; m += g; v += g, on [b, e), the moments stored as S (float, bfloat16 bits as
 // uint16_t, codes as uint8_t), converted with a shift (bfloat16) or an integer conversion (codes). In
 // vectors of D: the target's full width, or 256 bits (`narrow`), which streams faster on Zen 4
-// (src/kernels/vector-inl.h); the roof is the faster of the two.
+// (src/kernels/vector-inl.h); with or without the software prefetch the Adam kernels issue (the same
+// distance, once per 64 bytes of each stream); the roof is the fastest of the four.
+template <class T>
+void Prefetch(const T* x, std::size_t i) {
+  if (((i * sizeof(T)) & 63) == 0) __builtin_prefetch(reinterpret_cast<const char*>(x) + (i + 512) * sizeof(T), 1, 3);
+}
 template <class S, class D>
-void RoofChunk(D d, const float* g, float* p, S* m, S* v, std::size_t b, std::size_t e) {
+void RoofChunk(D d, bool prefetch, const float* g, float* p, S* m, S* v, std::size_t b, std::size_t e) {
   const hn::RebindToSigned<decltype(d)> di;
   const hn::RebindToUnsigned<decltype(d)> du;
   const hn::Rebind<S, decltype(d)> ds;
@@ -71,6 +77,12 @@ void RoofChunk(D d, const float* g, float* p, S* m, S* v, std::size_t b, std::si
   };
   std::size_t i = b;
   for (; i + N <= e; i += N) {
+    if (prefetch) {
+      Prefetch(g, i);
+      Prefetch(p, i);
+      Prefetch(m, i);
+      Prefetch(v, i);
+    }
     const auto gv = hn::LoadU(d, g + i), mv = load(m + i), vv = load(v + i);
     hn::StoreU(hn::Add(hn::MulAdd(hn::LoadU(d, p + i), half, gv), hn::Add(mv, vv)), d, p + i);
     store(hn::Add(mv, gv), m + i);
@@ -80,22 +92,23 @@ void RoofChunk(D d, const float* g, float* p, S* m, S* v, std::size_t b, std::si
     p[i] = p[i] * 0.5f + g[i];
   }
 }
+// variant: bit 0 narrow (256-bit vectors), bit 1 software prefetch.
 template <class S>
-void RoofAt(bool narrow, const float* g, float* p, S* m, S* v, std::size_t b, std::size_t e) {
-  if (narrow) {
-    RoofChunk(hn::CappedTag<float, 8>(), g, p, m, v, b, e);
+void RoofAt(int variant, const float* g, float* p, S* m, S* v, std::size_t b, std::size_t e) {
+  if (variant & 1) {
+    RoofChunk(hn::CappedTag<float, 8>(), (variant & 2) != 0, g, p, m, v, b, e);
   } else {
-    RoofChunk(hn::ScalableTag<float>(), g, p, m, v, b, e);
+    RoofChunk(hn::ScalableTag<float>(), (variant & 2) != 0, g, p, m, v, b, e);
   }
 }
-void RoofFloat32(bool narrow, const float* g, float* p, float* m, float* v, std::size_t b, std::size_t e) {
-  RoofAt(narrow, g, p, m, v, b, e);
+void RoofFloat32(int variant, const float* g, float* p, float* m, float* v, std::size_t b, std::size_t e) {
+  RoofAt(variant, g, p, m, v, b, e);
 }
-void RoofBFloat16(bool narrow, const float* g, float* p, std::uint16_t* m, std::uint16_t* v, std::size_t b, std::size_t e) {
-  RoofAt(narrow, g, p, m, v, b, e);
+void RoofBFloat16(int variant, const float* g, float* p, std::uint16_t* m, std::uint16_t* v, std::size_t b, std::size_t e) {
+  RoofAt(variant, g, p, m, v, b, e);
 }
-void RoofInt8(bool narrow, const float* g, float* p, std::uint8_t* m, std::uint8_t* v, std::size_t b, std::size_t e) {
-  RoofAt(narrow, g, p, m, v, b, e);
+void RoofInt8(int variant, const float* g, float* p, std::uint8_t* m, std::uint8_t* v, std::size_t b, std::size_t e) {
+  RoofAt(variant, g, p, m, v, b, e);
 }
 
 }  // namespace lowbit_roof::HWY_NAMESPACE
@@ -119,14 +132,14 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-void roof_chunk(bool narrow, const float* g, float* p, float* m, float* v, std::size_t b, std::size_t e) {
-  HWY_DYNAMIC_DISPATCH(lowbit_roof::RoofFloat32)(narrow, g, p, m, v, b, e);
+void roof_chunk(int variant, const float* g, float* p, float* m, float* v, std::size_t b, std::size_t e) {
+  HWY_DYNAMIC_DISPATCH(lowbit_roof::RoofFloat32)(variant, g, p, m, v, b, e);
 }
-void roof_chunk(bool narrow, const float* g, float* p, std::uint16_t* m, std::uint16_t* v, std::size_t b, std::size_t e) {
-  HWY_DYNAMIC_DISPATCH(lowbit_roof::RoofBFloat16)(narrow, g, p, m, v, b, e);
+void roof_chunk(int variant, const float* g, float* p, std::uint16_t* m, std::uint16_t* v, std::size_t b, std::size_t e) {
+  HWY_DYNAMIC_DISPATCH(lowbit_roof::RoofBFloat16)(variant, g, p, m, v, b, e);
 }
-void roof_chunk(bool narrow, const float* g, float* p, std::uint8_t* m, std::uint8_t* v, std::size_t b, std::size_t e) {
-  HWY_DYNAMIC_DISPATCH(lowbit_roof::RoofInt8)(narrow, g, p, m, v, b, e);
+void roof_chunk(int variant, const float* g, float* p, std::uint8_t* m, std::uint8_t* v, std::size_t b, std::size_t e) {
+  HWY_DYNAMIC_DISPATCH(lowbit_roof::RoofInt8)(variant, g, p, m, v, b, e);
 }
 
 template <class S>
@@ -137,14 +150,14 @@ struct Roof {
   descent::detail::ThreadPool pool;
   Roof(std::size_t n, std::size_t threads, bool blocks)
       : g(n, 1.0f), p(n, 1.0f), m(n, S{1}), v(n, S{1}), scales(blocks ? 2 * ((n + 255) / 256) : 0, 1.0f), pool(threads) {}
-  // One pass in each vector width; the faster one's time.
-  double run() { return std::min(run(false), run(true)); }
-  double run(bool narrow) {
+  // One pass in each vector width, with and without prefetch; the fastest one's time.
+  double run() { return std::min(std::min(run(0), run(1)), std::min(run(2), run(3))); }
+  double run(int variant) {
     const std::size_t n = p.size(), chunks = (n + kChunk - 1) / kChunk;
     const auto start = Clock::now();
     pool.run(chunks, [&](std::size_t c) {
       const std::size_t b = c * kChunk, e = std::min(n, b + kChunk);
-      roof_chunk(narrow, g.data(), p.data(), m.data(), v.data(), b, e);
+      roof_chunk(variant, g.data(), p.data(), m.data(), v.data(), b, e);
       for (std::size_t k = b / 128; k < e / 128 && k < scales.size(); ++k) scales[k] = scales[k] * 0.5f + 1.0f;
     });
     return std::chrono::duration<double>(Clock::now() - start).count();

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "hwy/highway.h"
+#include "kernels/vector-inl.h"
 #include "lowbit/quantize.hpp"
 
 HWY_BEFORE_NAMESPACE();
@@ -306,7 +307,10 @@ HWY_INLINE void WithFusedState(lowbit::StateDtype dtype, std::size_t n, std::uin
     std::size_t i = 0;
     for (; i + N <= n; i += N) {
       V state[3] = {hn::Zero(d), hn::Zero(d), hn::Zero(d)};
-      for (std::size_t s = 0; s < count; ++s) state[s] = LoadBFloat16(d, bits[s] + i);
+      for (std::size_t s = 0; s < count; ++s) {
+        PrefetchAhead<true>(bits[s], i);
+        state[s] = LoadBFloat16(d, bits[s] + i);
+      }
       vector_update(i, state);
       const std::uint32_t index = first + static_cast<std::uint32_t>(i);
       for (std::size_t s = 0; s < count; ++s) hn::StoreU(BFloat16Bits(d, state[s], slots[s].rounding, index), d16, bits[s] + i);

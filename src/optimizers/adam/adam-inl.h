@@ -50,6 +50,10 @@ void Adam(const reference::AdamStep& s, T* p, const T* g, T* m, T* v, T* vmax, s
       [&](auto d) HWY_ATTR {
         const AdamVectors<decltype(d)> a(d, s);
         return [=](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          PrefetchAhead<true>(m, i);
+          PrefetchAhead<true>(v, i);
           auto mv = hn::LoadU(d, m + i), vv = hn::LoadU(d, v + i);
           if (vmax != nullptr) {
             auto vmaxv = hn::LoadU(d, vmax + i);
@@ -74,6 +78,8 @@ HWY_INLINE void AdamLowBit(const reference::AdamStep& s, StateDType dtype, float
   WithFusedState(
       dtype, n, first, slots, count,
       [&](std::size_t i, auto* state) HWY_ATTR {
+        PrefetchAhead<true>(p, i);
+        PrefetchAhead<false>(g, i);
         hn::StoreU(a.Step(hn::LoadU(d, p + i), hn::LoadU(d, g + i), state[0], state[1], count == 3 ? &state[2] : nullptr), d, p + i);
       },
       [&](std::size_t b, std::size_t len, float** state) {
