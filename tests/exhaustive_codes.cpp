@@ -1,6 +1,6 @@
 // Every float32, both maps: lowbit::piece_code (where it does not flag) and the dispatched quantization
 // kernel give the binary search's nearest code (docs/optimizers.md, "State dtypes"). Not part of ctest
-// (about a minute per map on one core); run it by hand after changing the maps, the pieces or the kernels:
+// (a few minutes on one core); run it by hand after changing the maps, the pieces or the kernels:
 //
 //   build/test/tests/descent_exhaustive_codes        prints one line per map and check, exit status 1 on a difference
 #include <bit>
@@ -30,29 +30,37 @@ int main() {
     std::printf("%s piece_code: 2^32 bit patterns, %llu flagged (NaN included), %llu different from the search\n", name,
                 static_cast<unsigned long long>(flagged), static_cast<unsigned long long>(wrong));
     same &= wrong == 0;
-    // the kernel on every float in [-1, 1]: blocks of 255 values after a +-1 that makes absmax 1 (y = x)
-    std::vector<float> x;
-    std::vector<std::uint8_t> codes;
-    std::vector<float> absmax;
-    std::uint64_t kernel_wrong = 0;
-    const auto flush = [&] {
-      codes.resize(x.size());
-      absmax.resize(lowbit::blocks_of(x.size()));
-      lowbit::kernels::quantize_blockwise(x.data(), x.size(), is_signed, {}, codes.data(), absmax.data());
-      for (std::size_t i = 0; i < x.size(); ++i) kernel_wrong += codes[i] != lowbit::reference::nearest_code(x[i], thresholds);
-      x.clear();
-    };
-    for (const std::uint32_t sign : {0u, 0x80000000u}) {
-      for (std::uint32_t b = 0; b <= 0x3f800000u; ++b) {
-        if (x.size() % lowbit::kBlock == 0) x.push_back(sign ? -1.0f : 1.0f);
-        x.push_back(std::bit_cast<float>(b | sign));
-        if (x.size() == (1u << 20)) flush();
+    // the kernel on every float x in [-scale, scale]: blocks of 255 values after a +-scale that makes
+    // absmax = scale. With scale 1, y = x: every y in [-1, 1]. With scale 3, the kernels' x * (1 / 3)
+    // differs from the reference's x / 3 in the last bits for many x.
+    for (const float scale : {1.0f, 3.0f}) {
+      std::vector<float> x;
+      std::vector<std::uint8_t> codes, want;
+      std::vector<float> absmax, absmax_want;
+      std::uint64_t kernel_wrong = 0;
+      const auto flush = [&] {
+        codes.resize(x.size());
+        want.resize(x.size());
+        absmax.resize(lowbit::blocks_of(x.size()));
+        absmax_want.resize(absmax.size());
+        lowbit::kernels::quantize_blockwise(x.data(), x.size(), is_signed, {}, codes.data(), absmax.data());
+        lowbit::reference::quantize_blockwise(x.data(), x.size(), is_signed, {}, want.data(), absmax_want.data());
+        for (std::size_t i = 0; i < x.size(); ++i) kernel_wrong += codes[i] != want[i];
+        x.clear();
+      };
+      const std::uint32_t top = std::bit_cast<std::uint32_t>(scale);
+      for (const std::uint32_t sign : {0u, 0x80000000u}) {
+        for (std::uint32_t b = 0; b <= top; ++b) {
+          if (x.size() % lowbit::kBlock == 0) x.push_back(sign ? -scale : scale);
+          x.push_back(std::bit_cast<float>(b | sign));
+          if (x.size() == (1u << 20)) flush();
+        }
       }
+      flush();
+      std::printf("%s kernel: every float in [-%g, %g] with absmax %g, %llu different from the reference\n", name, scale,
+                  scale, scale, static_cast<unsigned long long>(kernel_wrong));
+      same &= kernel_wrong == 0;
     }
-    flush();
-    std::printf("%s kernel: every float in [-1, 1], %llu different from the search\n", name,
-                static_cast<unsigned long long>(kernel_wrong));
-    same &= kernel_wrong == 0;
   }
   return same ? 0 : 1;
 }

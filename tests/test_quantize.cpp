@@ -289,24 +289,29 @@ TEST(Quantize, NearestPiecesEqualTheSearchWhereTheyDecide) {
   }
 }
 
-// The vector kernels at the same neighbourhoods (the AVX-512 ones take the pieces there, the table for
-// flagged vectors; the others the table), on every instruction set.
+// The vector kernels at the same neighbourhoods (the AVX-512 ones take the pieces there, from
+// x * (1 / absmax), the table for flagged vectors; the others the table), on every instruction set. Each
+// block starts with +-absmax; x = y * absmax, so that x / absmax lands within a few ulps of each probe,
+// and with absmax other than 1 the product and the quotient differ in their last bits.
 TEST(Quantize, VectorNearestCodesEqualTheSearchNearEveryThreshold) {
   for (const auto& [bits, name] : kernels::available_targets()) {
     SCOPED_TRACE("target " + name);
     kernels::use_only_target(bits);
     for (const bool is_signed : {true, false}) {
-      std::vector<float> x;
-      for (const float y : threshold_neighbourhoods(is_signed)) {
-        if (x.size() % lowbit::kBlock == 0) x.push_back(is_signed && x.size() % 512 ? -1.0f : 1.0f);
-        x.push_back(y);
+      for (const float absmax : {1.0f, 3.0f, 0.7f, 1.3e-3f, 5.9e4f}) {
+        std::vector<float> x;
+        for (const float y : threshold_neighbourhoods(is_signed)) {
+          if (x.size() % lowbit::kBlock == 0) x.push_back(is_signed && x.size() % 512 ? -absmax : absmax);
+          x.push_back(std::fabs(y * absmax) <= absmax ? y * absmax : y);
+        }
+        const std::size_t n = x.size();
+        std::vector<std::uint8_t> ca(n), cb(n);
+        std::vector<float> aa(lowbit::blocks_of(n)), ab(lowbit::blocks_of(n));
+        lowbit::kernels::quantize_blockwise(x.data(), n, is_signed, {}, ca.data(), aa.data());
+        lowbit::reference::quantize_blockwise(x.data(), n, is_signed, {}, cb.data(), ab.data());
+        EXPECT_TRUE(same_bits(ca.data(), cb.data(), n)) << (is_signed ? "signed" : "unsigned") << ", absmax " << absmax;
+        EXPECT_TRUE(same_bits(aa.data(), ab.data(), aa.size() * 4)) << "absmax";
       }
-      const std::size_t n = x.size();
-      std::vector<std::uint8_t> ca(n), cb(n);
-      std::vector<float> aa(lowbit::blocks_of(n)), ab(lowbit::blocks_of(n));
-      lowbit::kernels::quantize_blockwise(x.data(), n, is_signed, {}, ca.data(), aa.data());
-      lowbit::reference::quantize_blockwise(x.data(), n, is_signed, {}, cb.data(), ab.data());
-      EXPECT_TRUE(same_bits(ca.data(), cb.data(), n)) << (is_signed ? "signed" : "unsigned");
     }
   }
   kernels::use_only_target(0);

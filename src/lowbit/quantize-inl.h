@@ -66,8 +66,10 @@ HWY_INLINE __m512i PieceCodes(__m512 y, const PieceRegisters& r, bool is_signed,
   const __m512i piece = _mm512_mask_add_epi32(first, _mm512_cmp_ps_mask(a, inner, _CMP_GT_OQ), first, _mm512_set1_epi32(1));
   const __m512 t = _mm512_fmadd_ps(a, _mm512_permutexvar_ps(piece, r.slope), _mm512_permutexvar_ps(piece, r.offset));
   const __m512 distance = _mm512_abs_ps(_mm512_sub_ps(t, _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
-  flagged = static_cast<__mmask16>(_mm512_cmp_ps_mask(a, inner, _CMP_EQ_OQ) |
-                                   _mm512_cmp_ps_mask(distance, _mm512_set1_ps(lowbit::kPieceMargin), _CMP_NGE_UQ));
+  const __m512i from_boundary = _mm512_abs_epi32(_mm512_sub_epi32(magnitude, _mm512_castps_si512(inner)));
+  flagged = static_cast<__mmask16>(
+      _mm512_cmple_epu32_mask(from_boundary, _mm512_set1_epi32(static_cast<int>(lowbit::kPieceBoundaryUlps))) |
+      _mm512_cmp_ps_mask(distance, _mm512_set1_ps(lowbit::kPieceMargin), _CMP_NGE_UQ));
   const __m512i count = _mm512_min_epi32(_mm512_cvttps_epi32(t), _mm512_permutexvar_epi32(piece, r.top));
   const __mmask16 negative = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_LT_OQ);
   if (!is_signed) return _mm512_maskz_mov_epi32(static_cast<__mmask16>(~negative), count);
@@ -140,13 +142,16 @@ HWY_INLINE void QuantizeCodes(const float* x, std::size_t n, float absmax, bool 
   const auto scale = hn::Set(d, absmax);
   std::size_t i = 0;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-  if (scaled && !rounding.stochastic && lowbit::pieces_hold()) {  // nearest codes from the pieces, the table where flagged
+  if (scaled && !rounding.stochastic && lowbit::pieces_hold()) {
+    // nearest codes from the pieces applied to x * (1 / absmax) (quantize.hpp says why that gives y's
+    // code); a vector with a flagged lane divides, as the reference does, and takes the table
     const PieceRegisters pieces(lowbit::nearest_pieces(is_signed));
+    const __m512 inverse = _mm512_set1_ps(1.0f / absmax);
     for (; i + 16 <= n; i += 16) {
-      const __m512 y = _mm512_div_ps(_mm512_loadu_ps(x + i), scale.raw);
+      const __m512 xv = _mm512_loadu_ps(x + i);
       __mmask16 flagged;
-      __m512i code = PieceCodes(y, pieces, is_signed, flagged);
-      if (HWY_UNLIKELY(flagged != 0)) code = TableCodes(d, hn::Vec512<float>{y}, table).raw;
+      __m512i code = PieceCodes(_mm512_mul_ps(xv, inverse), pieces, is_signed, flagged);
+      if (HWY_UNLIKELY(flagged != 0)) code = TableCodes(d, hn::Vec512<float>{_mm512_div_ps(xv, scale.raw)}, table).raw;
       _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + i), _mm512_cvtepi32_epi8(code));
     }
   }

@@ -164,13 +164,21 @@ NearestPieces make_pieces(bool is_signed, bool& hold) {
       else if (boundary < hi) p.inner[e] = boundary, ++inside;
     }
     hold &= inside <= 1;
+    // a boundary at least kPieceBoundaryUlps + 1 floats from the binade's edges, so that the floats
+    // flagged for it all look it up in this binade
+    if (inside == 1 && e > 0 && e < 31) {
+      const std::uint32_t at = std::bit_cast<std::uint32_t>(p.inner[e]);
+      hold &= at - std::bit_cast<std::uint32_t>(lo) > kPieceBoundaryUlps &&
+              std::bit_cast<std::uint32_t>(hi) - at > kPieceBoundaryUlps + 1;
+    }
     if (e > 0) hold &= p.first[e] == p.first[e - 1] + (p.inner[e - 1] < lo ? 1 : 0);  // the piece never falls
   }
   return p;
 }
 
 // Proves piece_code equal to the search wherever it does not flag, for every float32 y (both signs,
-// infinities, NaN): every float within kNear ulps of a threshold is checked; between two such
+// infinities, NaN), and that it flags every float within kProductUlps of a threshold (quantize.hpp
+// says why): every float within kNear ulps of a threshold is checked; between two such
 // neighbourhoods the search's code is constant, and piece_code does not fall as y grows (t is monotone
 // within a piece, the count does not fall where the piece changes, checked below, and trunc, min and the
 // sign mirror keep the order), so the segment holds when an unflagged float near each of its ends does.
@@ -221,6 +229,10 @@ bool pieces_are_exact(bool is_signed, const NearestPieces& p) {
     if (k == 255) break;
     for (std::uint32_t q = near_lo > from ? near_lo : from; q <= centre + kNear; ++q) {
       if (!right(q)) return false;
+    }
+    // every float within kProductUlps of the step (between the threshold and the float above it) flagged
+    for (std::uint32_t q = centre - kProductUlps; q <= centre + kProductUlps + 1; ++q) {
+      if (piece_code(value(q), is_signed, p) >= 0) return false;
     }
     from = centre + kNear + 1;
   }

@@ -92,12 +92,22 @@ inline std::uint8_t table_code(float y, const std::uint32_t* table) noexcept {
 // the piece found from y's binary exponent (at most one piece boundary per binade, compared exactly).
 // The line is fitted to the level's values, whose float32 rounding moves the true thresholds by up to
 // ~3e-5 of a code from where the line puts them: a lane whose fma lands within kPieceMargin of an integer,
-// exactly on a piece boundary, or on NaN is flagged, and the caller takes its vector from the code
-// table instead. Negative y (signed map) reads the count of |y| mirrored: 127 - min(count, 127) (the
-// signed map has no -1), which differs from the search only at exact ties, and those are flagged too.
-// pieces_hold() proves the result equals the search for every float32 y that is not flagged (the
-// check in quantize.cpp); where it does not hold, the kernels use the tables alone.
+// within kPieceBoundaryUlps of a piece boundary, or on NaN is flagged, and the caller takes its vector
+// from the code table instead. Negative y (signed map) reads the count of |y| mirrored: 127 - min(count,
+// 127) (the signed map has no -1), which differs from the search only at exact ties, and those are
+// flagged too. pieces_hold() proves, for every float32 y, that the result equals the search where it is
+// not flagged, and that every float within kProductUlps of a threshold is flagged (the check in
+// quantize.cpp); where it does not hold, the kernels use the tables alone.
+//
+// The second property lets the kernels compute codes from q = x * (1 / absmax) instead of the
+// reference's y = x / absmax (a multiply instead of a division, the slowest instruction of the loop): q
+// is under 3 ulps of y away (1 / absmax, the product and the division each round once, with a relative
+// error of at most 2^-24; 6 steps of float32 order where q and y sit on either side of a power of two),
+// so an unflagged q has no threshold between itself and y, and its code is y's. A flagged lane's vector
+// takes y itself, divided, and the table.
 inline constexpr float kPieceMargin = 0x1p-13f;
+inline constexpr std::uint32_t kPieceBoundaryUlps = 12;
+inline constexpr std::uint32_t kProductUlps = 8;
 inline constexpr std::uint32_t kPieceBinadeLow = 96;  // biased exponents clamped to [96, 127]: low 5 bits index
 struct NearestPieces {
   alignas(64) float inner[32];         // per binade: the piece boundary inside it (|y| above it: next piece), or +inf
@@ -114,7 +124,8 @@ inline int piece_code(float y, bool is_signed, const NearestPieces& p) noexcept 
   const float a = std::bit_cast<float>(magnitude);
   std::uint32_t e = magnitude >> 23;
   e = (e < kPieceBinadeLow ? kPieceBinadeLow : e > 127u ? 127u : e) & 31u;
-  if (a == p.inner[e]) return -1;
+  const std::uint32_t inner = std::bit_cast<std::uint32_t>(p.inner[e]);
+  if ((magnitude > inner ? magnitude - inner : inner - magnitude) <= kPieceBoundaryUlps) return -1;
   const int piece = p.first[e] + (a > p.inner[e] ? 1 : 0);
   const float t = __builtin_fmaf(a, p.slope[piece], p.offset[piece]);
   const float distance = t - __builtin_nearbyintf(t);
