@@ -213,7 +213,8 @@ TEST(Quantize, CodeTablesEqualTheSearch) {
   }
 }
 
-// The vector lookup (TableCodes) at the same probes, on every instruction set: each block starts with
+// The vector kernels at the same probes (TableCodes, and on AVX-512 mostly PieceCodes), on every
+// instruction set: each block starts with
 // +-1 so that its absmax is 1 and y is the probe itself.
 TEST(Quantize, VectorCodeTablesEqualTheSearchOnEveryTarget) {
   for (const auto& [bits, name] : kernels::available_targets()) {
@@ -241,23 +242,46 @@ TEST(Quantize, VectorCodeTablesEqualTheSearchOnEveryTarget) {
   kernels::use_only_target(0);
 }
 
-// Every float32 within 300 ulps of a nearest-rounding threshold, both signs of the map: where the
-// pieces' lines cross an integer (and so where piece_code flags, or could go wrong).
-std::vector<float> threshold_neighbourhoods(bool is_signed) {
+// Where the pieces could go wrong: every float32 within 64 ulps of each nearest-rounding threshold (both
+// signs of the map), and within 300 ulps of both edges of the window of flagged floats around it (where
+// a line that missed its threshold would first give a wrong code; at the lowest levels the window is
+// over a thousand ulps wide), then a dense sample of [-1, 1] (every 997th bit pattern, both signs) and
+// the tiny magnitudes below the pieces' lowest binade (2^-31), subnormals included.
+std::vector<float> piece_probes(bool is_signed) {
   std::vector<float> y;
+  const lowbit::NearestPieces& pieces = lowbit::nearest_pieces(is_signed);
+  const auto around = [&](std::uint32_t bits, std::uint32_t ulps) {
+    for (std::uint32_t d = 0; d <= ulps; ++d) {
+      y.push_back(std::bit_cast<float>(bits + d));
+      if (d > 0 && bits >= d) y.push_back(std::bit_cast<float>(bits - d));
+    }
+  };
   for (std::size_t k = 0; k < 255; ++k) {
     const std::uint32_t bits = std::bit_cast<std::uint32_t>(lowbit::dynamic_thresholds(is_signed)[k]);
-    for (std::uint32_t d = 0; d <= 300; ++d) {
-      y.push_back(std::bit_cast<float>(bits + d));
-      if (d > 0) y.push_back(std::bit_cast<float>(bits - d));
+    around(bits, 64);
+    // the window's edges; bits as magnitude steps away from zero (+1) and towards it (-1)
+    for (const int direction : {+1, -1}) {
+      std::uint32_t edge = bits;
+      for (int step = 0; step < 20000 && lowbit::piece_code(std::bit_cast<float>(edge), is_signed, pieces) < 0; ++step) {
+        edge = static_cast<std::uint32_t>(static_cast<std::int64_t>(edge) + direction);
+      }
+      around(edge, 300);
     }
+  }
+  for (std::uint32_t bits = 0; bits <= 0x3f800000u; bits += 997) {
+    y.push_back(std::bit_cast<float>(bits));
+    y.push_back(std::bit_cast<float>(bits | 0x80000000u));
+  }
+  for (const float v : {0x1p-31f, 0x1p-40f, 0x1p-126f, std::numeric_limits<float>::denorm_min(), 0x1p-140f}) {
+    around(std::bit_cast<std::uint32_t>(v), 8);
+    around(std::bit_cast<std::uint32_t>(-v), 8);
   }
   return y;
 }
 
-// The pieces (quantize.hpp) give the search's code wherever they do not flag, near every threshold, at
-// the table probes and on a dense sample; and they decide nearly everywhere (else the kernels would take
-// the table for most vectors). pieces_hold() is the proof over all floats; this checks it independently.
+// The pieces (quantize.hpp) give the search's code wherever they do not flag, at the probes above and the
+// table probes; and they decide nearly everywhere (else the kernels would take the table for most
+// vectors). pieces_hold() is the proof over all floats; this checks it independently.
 TEST(Quantize, NearestPiecesEqualTheSearchWhereTheyDecide) {
   ASSERT_TRUE(lowbit::pieces_hold());
   for (const bool is_signed : {true, false}) {
@@ -268,7 +292,7 @@ TEST(Quantize, NearestPiecesEqualTheSearchWhereTheyDecide) {
       const int code = lowbit::piece_code(y, is_signed, pieces);
       return code < 0 || code == lowbit::reference::nearest_code(y, thresholds);
     };
-    for (const float y : threshold_neighbourhoods(is_signed)) ASSERT_TRUE(check(y)) << "y = " << y;
+    for (const float y : piece_probes(is_signed)) ASSERT_TRUE(check(y)) << "y = " << y;
     for (const float y : table_probes(is_signed)) ASSERT_TRUE(check(y)) << "y = " << y;
     std::size_t sampled = 0, flagged = 0;
     for (std::uint32_t bits = 0; bits <= 0x3f800000u; bits += 997) {
@@ -289,7 +313,26 @@ TEST(Quantize, NearestPiecesEqualTheSearchWhereTheyDecide) {
   }
 }
 
-// The vector kernels at the same neighbourhoods (the AVX-512 ones take the pieces there, from
+// The proof (pieces_are_exact, behind pieces_hold) accepts the built pieces and rejects pieces that are
+// wrong somewhere: a line moved by a third of a code, a slope off by 1e-4, a top one count too low.
+TEST(Quantize, PieceProofRejectsWrongPieces) {
+  for (const bool is_signed : {true, false}) {
+    SCOPED_TRACE(is_signed ? "signed" : "unsigned");
+    const lowbit::NearestPieces& built = lowbit::nearest_pieces(is_signed);
+    EXPECT_TRUE(lowbit::pieces_are_exact(is_signed, built));
+    lowbit::NearestPieces wrong = built;
+    wrong.offset[5] += 0.3f;
+    EXPECT_FALSE(lowbit::pieces_are_exact(is_signed, wrong));
+    wrong = built;
+    wrong.slope[7] *= 1.0001f;
+    EXPECT_FALSE(lowbit::pieces_are_exact(is_signed, wrong));
+    wrong = built;
+    wrong.top[3] -= 1;
+    EXPECT_FALSE(lowbit::pieces_are_exact(is_signed, wrong));
+  }
+}
+
+// The vector kernels at the same probes (the AVX-512 ones take the pieces there, from
 // x * (1 / absmax), the table for flagged vectors; the others the table), on every instruction set. Each
 // block starts with +-absmax; x = y * absmax, so that x / absmax lands within a few ulps of each probe,
 // and with absmax other than 1 the product and the quotient differ in their last bits.
@@ -300,7 +343,7 @@ TEST(Quantize, VectorNearestCodesEqualTheSearchNearEveryThreshold) {
     for (const bool is_signed : {true, false}) {
       for (const float absmax : {1.0f, 3.0f, 0.7f, 1.3e-3f, 5.9e4f}) {
         std::vector<float> x;
-        for (const float y : threshold_neighbourhoods(is_signed)) {
+        for (const float y : piece_probes(is_signed)) {
           if (x.size() % lowbit::kBlock == 0) x.push_back(is_signed && x.size() % 512 ? -absmax : absmax);
           x.push_back(std::fabs(y * absmax) <= absmax ? y * absmax : y);
         }

@@ -2,9 +2,10 @@
 // dynamic maps, bfloat16 conversion, and the block loop that runs a rule's float32 vector update on
 // float32 copies of its state (WithFloatState), or with its state in registers (WithFusedState). Bitwise
 // equal to the reference on every target (tests/test_quantize.cpp): nearest codes come from the pieces
-// on AVX-512 (the code tables where a lane is flagged) and from the code tables elsewhere, which both
-// give the search's count exactly (quantize.hpp); the values from the same single multiply or division. Included through an optimizer's -inl.h once per
-// instruction set, hence the per-target include guard.
+// on AVX-512 (the code tables for any vector with a flagged lane) and from the code tables elsewhere,
+// which both give the search's count exactly (quantize.hpp); the values from the same single multiply or
+// division. Included through an optimizer's -inl.h once per instruction set, hence the per-target
+// include guard.
 #if defined(DESCENT_LOWBIT_QUANTIZE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef DESCENT_LOWBIT_QUANTIZE_INL_H_
 #undef DESCENT_LOWBIT_QUANTIZE_INL_H_

@@ -176,12 +176,16 @@ NearestPieces make_pieces(bool is_signed, bool& hold) {
   return p;
 }
 
+}  // namespace
+
 // Proves piece_code equal to the search wherever it does not flag, for every float32 y (both signs,
 // infinities, NaN), and that it flags every float within kProductUlps of a threshold (quantize.hpp
 // says why): every float within kNear ulps of a threshold is checked; between two such
 // neighbourhoods the search's code is constant, and piece_code does not fall as y grows (t is monotone
-// within a piece, the count does not fall where the piece changes, checked below, and trunc, min and the
-// sign mirror keep the order), so the segment holds when an unflagged float near each of its ends does.
+// within a piece, its slope being >= 0, checked below; the count does not fall where the piece changes,
+// checked below; trunc, min and the sign mirror keep the order), so the segment holds when an unflagged
+// float near each of its ends does. It relies on make_pieces' own checks: at most one boundary per
+// binade, and `first` following from the binade below.
 bool pieces_are_exact(bool is_signed, const NearestPieces& p) {
   constexpr std::uint32_t kNear = 256;
   const float* t = (is_signed ? kSignedThresholds : kUnsignedThresholds).data();
@@ -203,6 +207,9 @@ bool pieces_are_exact(bool is_signed, const NearestPieces& p) {
     if (a > b) return true;  // all flagged
     return right(a) && right(b) && piece_code(value(a), is_signed, p) == piece_code(value(b), is_signed, p);
   };
+  for (const float slope : p.slope) {
+    if (!(slope >= 0.0f)) return false;
+  }
   // The count never falls where the piece changes: just above each boundary it is at least the top of
   // the piece below (so, monotone within pieces, it is monotone in |y| everywhere).
   for (std::uint32_t e = 0; e < 32; ++e) {
@@ -243,6 +250,8 @@ bool pieces_are_exact(bool is_signed, const NearestPieces& p) {
   }
   return true;
 }
+
+namespace {
 
 struct PieceTables {
   NearestPieces pieces[2];

@@ -110,7 +110,10 @@ inline constexpr std::uint32_t kPieceBoundaryUlps = 12;
 inline constexpr std::uint32_t kProductUlps = 8;
 inline constexpr std::uint32_t kPieceBinadeLow = 96;  // biased exponents clamped to [96, 127]: low 5 bits index
 struct NearestPieces {
-  alignas(64) float inner[32];         // per binade: the piece boundary inside it (|y| above it: next piece), or +inf
+  // per binade: the piece boundary inside it (|y| above it: next piece), or +inf. (So the 12 largest
+  // finite floats, within kPieceBoundaryUlps of +inf's bits in binade 31, are flagged too: harmless,
+  // a block's |y| is at most 1.)
+  alignas(64) float inner[32];
   alignas(64) std::int32_t first[32];  // per binade: the piece at its bottom
   alignas(64) float slope[16];         // per piece
   alignas(64) float offset[16];
@@ -118,6 +121,8 @@ struct NearestPieces {
 };
 const NearestPieces& nearest_pieces(bool is_signed) noexcept;
 bool pieces_hold() noexcept;
+// The proof behind pieces_hold() for one map's pieces (quantize.cpp); tests give it wrong pieces too.
+bool pieces_are_exact(bool is_signed, const NearestPieces& p);
 // The scalar form of the vector computation: the nearest code of y, or -1 where the lane is flagged.
 inline int piece_code(float y, bool is_signed, const NearestPieces& p) noexcept {
   const std::uint32_t magnitude = std::bit_cast<std::uint32_t>(y) & 0x7fffffffu;  // |y|, also for -0
@@ -129,7 +134,8 @@ inline int piece_code(float y, bool is_signed, const NearestPieces& p) noexcept 
   const int piece = p.first[e] + (a > p.inner[e] ? 1 : 0);
   const float t = __builtin_fmaf(a, p.slope[piece], p.offset[piece]);
   const float distance = t - __builtin_nearbyintf(t);
-  if (!((distance < 0.0f ? -distance : distance) >= kPieceMargin)) return -1;  // also NaN
+  // also NaN; and |t| >= 2^23, whose floats are all integers, so the cast below is in range
+  if (!((distance < 0.0f ? -distance : distance) >= kPieceMargin)) return -1;
   const int truncated = static_cast<int>(t);
   const int count = truncated < p.top[piece] ? truncated : p.top[piece];
   if (!is_signed) return y < 0.0f ? 0 : count;

@@ -54,6 +54,7 @@ void Adam(const reference::AdamStep& s, T* p, const T* g, T* m, T* v, T* vmax, s
           PrefetchAhead<false>(g, i);
           PrefetchAhead<true>(m, i);
           PrefetchAhead<true>(v, i);
+          if (vmax != nullptr) PrefetchAhead<true>(vmax, i);
           auto mv = hn::LoadU(d, m + i), vv = hn::LoadU(d, v + i);
           if (vmax != nullptr) {
             auto vmaxv = hn::LoadU(d, vmax + i);
