@@ -245,9 +245,9 @@ TEST(Quantize, VectorCodeTablesEqualTheSearchOnEveryTarget) {
 // Where the pieces could go wrong: every float32 within 64 ulps of each nearest-rounding threshold (both
 // signs of the map), and within 300 ulps of both edges of the window of flagged floats around it (where
 // a line that missed its threshold would first give a wrong code; at the lowest levels the window is
-// over a thousand ulps wide), then a dense sample of [-1, 1] (every 997th bit pattern, both signs) and
+// over a thousand ulps wide), then a dense sample of [-1, 1] (every `stride`th bit pattern, both signs) and
 // the tiny magnitudes below the pieces' lowest binade (2^-31), subnormals included.
-std::vector<float> piece_probes(bool is_signed) {
+std::vector<float> piece_probes(bool is_signed, std::uint32_t stride) {
   std::vector<float> y;
   const lowbit::NearestPieces& pieces = lowbit::nearest_pieces(is_signed);
   const auto around = [&](std::uint32_t bits, std::uint32_t ulps) {
@@ -268,7 +268,7 @@ std::vector<float> piece_probes(bool is_signed) {
       around(edge, 300);
     }
   }
-  for (std::uint32_t bits = 0; bits <= 0x3f800000u; bits += 997) {
+  for (std::uint32_t bits = 0; bits <= 0x3f800000u; bits += stride) {
     y.push_back(std::bit_cast<float>(bits));
     y.push_back(std::bit_cast<float>(bits | 0x80000000u));
   }
@@ -292,7 +292,7 @@ TEST(Quantize, NearestPiecesEqualTheSearchWhereTheyDecide) {
       const int code = lowbit::piece_code(y, is_signed, pieces);
       return code < 0 || code == lowbit::reference::nearest_code(y, thresholds);
     };
-    for (const float y : piece_probes(is_signed)) ASSERT_TRUE(check(y)) << "y = " << y;
+    for (const float y : piece_probes(is_signed, 997)) ASSERT_TRUE(check(y)) << "y = " << y;
     for (const float y : table_probes(is_signed)) ASSERT_TRUE(check(y)) << "y = " << y;
     std::size_t sampled = 0, flagged = 0;
     for (std::uint32_t bits = 0; bits <= 0x3f800000u; bits += 997) {
@@ -343,7 +343,7 @@ TEST(Quantize, VectorNearestCodesEqualTheSearchNearEveryThreshold) {
     for (const bool is_signed : {true, false}) {
       for (const float absmax : {1.0f, 3.0f, 0.7f, 1.3e-3f, 5.9e4f}) {
         std::vector<float> x;
-        for (const float y : piece_probes(is_signed)) {
+        for (const float y : piece_probes(is_signed, 99991)) {
           if (x.size() % lowbit::kBlock == 0) x.push_back(is_signed && x.size() % 512 ? -absmax : absmax);
           x.push_back(std::fabs(y * absmax) <= absmax ? y * absmax : y);
         }
