@@ -6,7 +6,8 @@
 // include those extra passes; each repeat runs the roof's loops without and with software prefetch (as
 // descent's kernels issue it) and keeps the faster. Prints one JSON object per measurement, one per line.
 //
-//   descent_compare_step [n = 10000000] [repeats = 9] [optimizers = all, or a comma-separated list]
+//   descent_compare_step [n = 10000000] [repeats = 9] [optimizers = all ("" too), or a comma-separated list]
+//                        [tensors = 1,200: the splits of the n parameters to time, comma-separated]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -189,10 +190,22 @@ int main(int argc, char** argv) {
   const std::size_t n = argc > 1 ? std::stoul(argv[1]) : 10'000'000;
   const int repeats = argc > 2 ? std::stoi(argv[2]) : 9;
   const std::string only = argc > 3 ? argv[3] : "";
+  std::vector<std::size_t> splits;
+  for (std::string rest = argc > 4 ? argv[4] : "1,200"; !rest.empty();) {
+    const std::size_t comma = rest.find(',');
+    const std::string item = rest.substr(0, comma);
+    const std::size_t tensors = item.empty() ? 0 : std::stoul(item);
+    if (tensors == 0 || tensors > n) {
+      std::fprintf(stderr, "tensors must be between 1 and n = %zu, got \"%s\"\n", n, item.c_str());
+      return 2;
+    }
+    splits.push_back(tensors);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+  }
   std::printf("{\"target\": \"%s\"}\n", descent::kernels::current_target().c_str());
   for (const Config& config : configs()) {
     if (!only.empty() && ("," + only + ",").find("," + config.optimizer + ",") == std::string::npos) continue;
-    for (const std::size_t tensors : {std::size_t{1}, std::size_t{200}}) {
+    for (const std::size_t tensors : splits) {
       for (const std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
         // Roof and descent alternate, repeat by repeat, so that the machine's drift hits both alike.
         Roof roof(config.roof, n, threads);
