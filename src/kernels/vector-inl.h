@@ -89,8 +89,10 @@ using FullTag = hn::ScalableTag<T>;
 // alignment). With the hardware prefetcher alone Adam's step waited on memory behind its arithmetic (a
 // square root and two divisions per element); with this, 10M parameters of float32 Adam took 4.35-4.44 ms
 // instead of 5.07-5.23 on one thread of this machine, and bfloat16-state Adam 4.09-4.11 instead of
-// 4.50-4.62 (both builds alternating in one script, docs/optimizers.md, "State dtypes"). Only Adam's
-// kernels use it so far. Write = true for a stream the kernel also stores. The address is formed as an integer:
+// 4.50-4.62 (both builds alternating in one script, docs/optimizers.md, "State dtypes"). Every element-wise
+// optimizer kernel issues it, once per array it reads or writes: on two threads the step / roof of most of
+// them fell 7-18% (Schedule-Free and Adafactor: within the noise), none rose (docs/performance.md,
+// "Software prefetch"). Write = true for a stream the kernel also stores. The address is formed as an integer:
 // near the end of x it points past the array, which a prefetch may (it never faults).
 inline constexpr std::size_t kPrefetchAhead = 512;
 template <bool kWrite, class T>

@@ -76,7 +76,7 @@ void AdafactorApply(const reference::AdafactorStep& s, double decay, double scal
         return [=, &s](std::size_t i) HWY_ATTR {
           PrefetchAhead<true>(param, i);
           PrefetchAhead<false>(grad, i);
-          PrefetchAhead<false>(col, i);  // the full variance of a 1-D parameter
+          PrefetchAhead<false>(col, i);  // a 1-D parameter's variance (streamed); else the column factor (cached)
           const auto gv = s.maximize ? hn::Neg(hn::LoadU(d, grad + i)) : hn::LoadU(d, grad + i);
           const auto u = UnscaledUpdate(d, gv, r, hn::LoadU(d, col + i), mean, eps1_sq);
           hn::StoreU(hn::MulAdd(scale_v, u, hn::Mul(hn::LoadU(d, param + i), decay_v)), d, param + i);
