@@ -73,7 +73,7 @@ def main():
     print(f"Measured {stamp['date']} in one run of bench/compare.sh (run {stamp['run']}, descent {stamp['descent_commit']}), "
           f"on {stamp['machine']}. {stamp['parameters']} float32 parameters; threads {', '.join(map(str, threads))}; "
           f"descent: medians of {stamp['repeats']} steps, dispatch target {target}, roof = a plain loop moving the same "
-          f"bytes. PyTorch {torch_info['version']} ({torch_info['blas']}): {torch_info['timing']}.\n")
+          f"bytes (with and without software prefetch, the faster). PyTorch {torch_info['version']} ({torch_info['blas']}): {torch_info['timing']}.\n")
     print("| optimizer | tensors | threads | descent ms | ns/param | descent / roof | PyTorch ms (foreach) | PyTorch / descent | vs 1 thread |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in table:

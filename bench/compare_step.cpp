@@ -3,13 +3,16 @@
 // The roof of an optimizer is a plain loop that reads and writes exactly the bytes the optimizer's step
 // must move (Adam in float32: p, g, m, v read and p, m, v written, 28 bytes per parameter), run on the
 // same thread pool in the same chunks. LARS and LAMB need norms before their update, so their roofs
-// include those extra passes. Prints one JSON object per measurement, one per line.
+// include those extra passes; each repeat runs the roof's loops without and with software prefetch (as
+// descent's kernels issue it) and keeps the faster. Prints one JSON object per measurement, one per line.
 //
-//   descent_compare_step [n = 10000000] [repeats = 9] [optimizers = all, or a comma-separated list]
+//   descent_compare_step [n = 10000000] [repeats = 9] [optimizers = all ("" too), or a comma-separated list]
+//                        [tensors = 1,200: the splits of the n parameters to time, comma-separated]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -53,18 +56,42 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// The roof's passes, each a loop the compiler vectorizes: R arrays only read, U arrays read and written.
-template <int R, int U>
+// The software prefetch descent's element-wise kernels issue (src/kernels/vector-inl.h, PrefetchAhead):
+// 512 elements ahead, once per 64 bytes of each array; the address formed as an integer, as it may
+// point past the array.
+void prefetch_ahead(const float* x, std::size_t i, bool write) {
+  const auto address = reinterpret_cast<std::uintptr_t>(x) + (i + 512) * sizeof(float);
+  if (write) {
+    __builtin_prefetch(reinterpret_cast<const void*>(address), 1, 3);
+  } else {
+    __builtin_prefetch(reinterpret_cast<const void*>(address), 0, 3);
+  }
+}
+
+// The roof's passes, each a loop the compiler vectorizes: R arrays only read, U arrays read and written;
+// with kPrefetch in blocks of 16 elements (64 bytes), each block's lines 512 elements ahead prefetched first.
+template <int R, int U, bool kPrefetch>
 void update_pass(float* const* arrays, std::size_t b, std::size_t e) {
   const float* in[R > 0 ? R : 1];
   float* out[U > 0 ? U : 1];
   for (int r = 0; r < R; ++r) in[r] = arrays[r];
   for (int u = 0; u < U; ++u) out[u] = arrays[4 + u];
-  for (std::size_t i = b; i < e; ++i) {
-    float sum = 0.0f;
-    for (int r = 0; r < R; ++r) sum += in[r][i];
-    for (int u = 0; u < U; ++u) out[u][i] = out[u][i] * 0.5f + sum;
+  const auto update = [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i) {
+      float sum = 0.0f;
+      for (int r = 0; r < R; ++r) sum += in[r][i];
+      for (int u = 0; u < U; ++u) out[u][i] = out[u][i] * 0.5f + sum;
+    }
+  };
+  std::size_t i = b;
+  if constexpr (kPrefetch) {
+    for (; i + 16 <= e; i += 16) {
+      for (int r = 0; r < R; ++r) prefetch_ahead(in[r], i, false);
+      for (int u = 0; u < U; ++u) prefetch_ahead(out[u], i, true);
+      update(i, i + 16);
+    }
   }
+  update(i, e);
 }
 
 // A norm pass: R arrays read into 16 lanes of partial sums, written with GCC's vector extension so
@@ -88,14 +115,15 @@ float reduce_pass(float* const* arrays, std::size_t b, std::size_t e) {
   return tail;
 }
 
+template <bool kPrefetch>
 float run_pass(const Pass& pass, float* const* arrays, std::size_t b, std::size_t e) {
   switch (pass.reads * 10 + pass.updates) {
-    case 11: update_pass<1, 1>(arrays, b, e); return 0.0f;
-    case 12: update_pass<1, 2>(arrays, b, e); return 0.0f;
-    case 13: update_pass<1, 3>(arrays, b, e); return 0.0f;
-    case 14: update_pass<1, 4>(arrays, b, e); return 0.0f;
-    case 22: update_pass<2, 2>(arrays, b, e); return 0.0f;
-    case 21: update_pass<2, 1>(arrays, b, e); return 0.0f;
+    case 11: update_pass<1, 1, kPrefetch>(arrays, b, e); return 0.0f;
+    case 12: update_pass<1, 2, kPrefetch>(arrays, b, e); return 0.0f;
+    case 13: update_pass<1, 3, kPrefetch>(arrays, b, e); return 0.0f;
+    case 14: update_pass<1, 4, kPrefetch>(arrays, b, e); return 0.0f;
+    case 22: update_pass<2, 2, kPrefetch>(arrays, b, e); return 0.0f;
+    case 21: update_pass<2, 1, kPrefetch>(arrays, b, e); return 0.0f;
     case 10: return reduce_pass<1>(arrays, b, e);
     case 20: return reduce_pass<2>(arrays, b, e);
     default: std::fprintf(stderr, "no roof pass for %d reads, %d updates\n", pass.reads, pass.updates); std::exit(1);
@@ -110,11 +138,15 @@ class Roof {
         partial_((n + kChunk - 1) / kChunk) {
     for (std::size_t a = 0; a < 8; ++a) arrays_[a] = storage_[a].data();
   }
-  double run() {
+  // One step's worth of passes without and with software prefetch: the faster one's time. (Prefetching
+  // made some of descent's steps faster than the plain loops; the roof is the faster loop.)
+  double run() { return std::min(run(false), run(true)); }
+  double run(bool prefetch) {
     const auto start = Clock::now();
     for (const Pass& pass : passes_) {
       pool_.run(partial_.size(), [&](std::size_t c) {
-        partial_[c] = run_pass(pass, arrays_, c * kChunk, std::min(n_, (c + 1) * kChunk));
+        const std::size_t b = c * kChunk, e = std::min(n_, (c + 1) * kChunk);
+        partial_[c] = prefetch ? run_pass<true>(pass, arrays_, b, e) : run_pass<false>(pass, arrays_, b, e);
       });
       for (const float v : partial_) sink_ += v;
     }
@@ -158,10 +190,22 @@ int main(int argc, char** argv) {
   const std::size_t n = argc > 1 ? std::stoul(argv[1]) : 10'000'000;
   const int repeats = argc > 2 ? std::stoi(argv[2]) : 9;
   const std::string only = argc > 3 ? argv[3] : "";
+  std::vector<std::size_t> splits;
+  for (std::string rest = argc > 4 ? argv[4] : "1,200"; !rest.empty();) {
+    const std::size_t comma = rest.find(',');
+    const std::string item = rest.substr(0, comma);
+    const std::size_t tensors = item.empty() ? 0 : std::stoul(item);
+    if (tensors == 0 || tensors > n) {
+      std::fprintf(stderr, "tensors must be between 1 and n = %zu, got \"%s\"\n", n, item.c_str());
+      return 2;
+    }
+    splits.push_back(tensors);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+  }
   std::printf("{\"target\": \"%s\"}\n", descent::kernels::current_target().c_str());
   for (const Config& config : configs()) {
     if (!only.empty() && ("," + only + ",").find("," + config.optimizer + ",") == std::string::npos) continue;
-    for (const std::size_t tensors : {std::size_t{1}, std::size_t{200}}) {
+    for (const std::size_t tensors : splits) {
       for (const std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
         // Roof and descent alternate, repeat by repeat, so that the machine's drift hits both alike.
         Roof roof(config.roof, n, threads);

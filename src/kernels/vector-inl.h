@@ -87,9 +87,10 @@ using FullTag = hn::ScalableTag<T>;
 // Software prefetch for streaming kernels: the cache line kPrefetchAhead elements past element i of x,
 // issued once per 64 bytes of x (when i * sizeof(T) is a multiple of 64, so each line once whatever x's
 // alignment). With the hardware prefetcher alone Adam's step waited on memory behind its arithmetic (a
-// square root and two divisions per element); with this its float32 and low-bit steps are faster on this
-// project's machine (measured in docs/optimizers.md, "State dtypes", "Software prefetch"). Write = true
-// for a stream the kernel also stores. The address is formed as an integer:
+// square root and two divisions per element). Every element-wise optimizer kernel issues it, once per
+// array it reads or writes; Adam's float32 and low-bit steps and most others got faster on this project's
+// machine, none slower (docs/optimizers.md, "State dtypes"; docs/performance.md, "Software prefetch").
+// Write = true for a stream the kernel also stores. The address is formed as an integer:
 // near the end of x it points past the array, which a prefetch may (it never faults).
 inline constexpr std::size_t kPrefetchAhead = 512;
 template <bool kWrite, class T>

@@ -21,6 +21,10 @@ void Adadelta(const reference::AdadeltaStep& s, T* p, const T* g, T* square_avg,
         const auto wd = hn::Set(d, static_cast<T>(s.weight_decay));
         const bool has_wd = static_cast<T>(s.weight_decay) != T(0);
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          PrefetchAhead<true>(square_avg, i);
+          PrefetchAhead<true>(acc_delta, i);
           const auto pv = hn::LoadU(d, p + i);
           const auto gv = EffectiveGrad(hn::LoadU(d, g + i), pv, s.maximize, has_wd, wd);
           const auto sq = EmaSq(hn::LoadU(d, square_avg + i), gv, rho, one_minus_rho);

@@ -31,6 +31,8 @@ double AdafactorVariance(const reference::AdafactorStep& s, const T* grad, T* va
         const auto eps1_sq = hn::Set(d, static_cast<T>(s.eps1_sq));
         const auto one = hn::Set(d, T(1));
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<false>(grad, i);
+          PrefetchAhead<true>(variance, i);
           const auto gv = s.maximize ? hn::Neg(hn::LoadU(d, grad + i)) : hn::LoadU(d, grad + i);
           const auto x = hn::Mul(gv, gv);
           const auto avg = hn::LoadU(d, variance + i);
@@ -53,6 +55,7 @@ double AdafactorFactoredSq(const reference::AdafactorStep& s, T row, T row_mean,
         const auto r = hn::Set(d, row), mean = hn::Set(d, row_mean);
         const auto eps1_sq = hn::Set(d, static_cast<T>(s.eps1_sq));
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<false>(grad, i);  // col, the column factor, is the same for every row: cached
           const auto gv = s.maximize ? hn::Neg(hn::LoadU(d, grad + i)) : hn::LoadU(d, grad + i);
           return UnscaledUpdate(d, gv, r, hn::LoadU(d, col + i), mean, eps1_sq);
         };
@@ -71,6 +74,9 @@ void AdafactorApply(const reference::AdafactorStep& s, double decay, double scal
         const auto eps1_sq = hn::Set(d, static_cast<T>(s.eps1_sq));
         const auto decay_v = hn::Set(d, static_cast<T>(decay)), scale_v = hn::Set(d, static_cast<T>(scale));
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(param, i);
+          PrefetchAhead<false>(grad, i);
+          PrefetchAhead<false>(col, i);  // a 1-D parameter's variance (streamed); else the column factor (cached)
           const auto gv = s.maximize ? hn::Neg(hn::LoadU(d, grad + i)) : hn::LoadU(d, grad + i);
           const auto u = UnscaledUpdate(d, gv, r, hn::LoadU(d, col + i), mean, eps1_sq);
           hn::StoreU(hn::MulAdd(scale_v, u, hn::Mul(hn::LoadU(d, param + i), decay_v)), d, param + i);

@@ -19,6 +19,9 @@ void Adagrad(const reference::AdagradStep& s, T* p, const T* g, T* sum, std::siz
         const auto eps = hn::Set(d, static_cast<T>(s.eps));
         const bool has_wd = static_cast<T>(s.weight_decay) != T(0);
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          PrefetchAhead<true>(sum, i);
           const auto pv = hn::LoadU(d, p + i);
           const auto gv = EffectiveGrad(hn::LoadU(d, g + i), pv, s.maximize, has_wd, wd);
           const auto sv = hn::MulAdd(gv, gv, hn::LoadU(d, sum + i));

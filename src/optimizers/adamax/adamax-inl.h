@@ -21,6 +21,10 @@ void Adamax(const reference::AdamaxStep& s, T* p, const T* g, T* m, T* u, std::s
         const auto neg_clr = hn::Set(d, static_cast<T>(-s.clr));
         const bool has_wd = static_cast<T>(s.weight_decay) != T(0);
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          PrefetchAhead<true>(m, i);
+          PrefetchAhead<true>(u, i);
           const auto pv = hn::LoadU(d, p + i);
           const auto gv = EffectiveGrad(hn::LoadU(d, g + i), pv, s.maximize, has_wd, wd);
           const auto mv = Ema(hn::LoadU(d, m + i), gv, beta1, one_minus_beta1);

@@ -20,6 +20,9 @@ void ASGD(const reference::ASGDStep& s, T* p, const T* g, T* ax, std::size_t n) 
         const auto wd = hn::Set(d, static_cast<T>(s.weight_decay));
         const bool has_wd = static_cast<T>(s.weight_decay) != T(0);
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          PrefetchAhead<true>(ax, i);
           const auto pv = hn::LoadU(d, p + i);
           const auto gv = EffectiveGrad(hn::LoadU(d, g + i), pv, s.maximize, has_wd, wd);
           const auto w = hn::MulAdd(neg_eta, gv, hn::Mul(pv, decay));

@@ -23,6 +23,10 @@ double LambMoments(const reference::LAMBStep& s, const T* p, const T* g, T* m, T
         const auto wd = hn::Set(d, static_cast<T>(s.weight_decay));
         const bool has_wd = static_cast<T>(s.weight_decay) != T(0);
         return [=, &s](std::size_t i) HWY_ATTR {
+          if (has_wd) PrefetchAhead<false>(p, i);
+          PrefetchAhead<false>(g, i);
+          PrefetchAhead<true>(m, i);
+          PrefetchAhead<true>(v, i);
           const auto gv = s.maximize ? hn::Neg(hn::LoadU(d, g + i)) : hn::LoadU(d, g + i);
           const auto mv = Ema(hn::LoadU(d, m + i), gv, beta1, one_minus_beta1);
           const auto vv = EmaSq(hn::LoadU(d, v + i), gv, beta2, one_minus_beta2);
@@ -49,6 +53,9 @@ void LambApply(const reference::LAMBStep& s, double scaled_lr, T* p, const T* m,
         const auto step = hn::Set(d, static_cast<T>(scaled_lr));
         const bool has_wd = static_cast<T>(s.weight_decay) != T(0);
         return [=](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(m, i);
+          PrefetchAhead<false>(v, i);
           const auto pv = hn::LoadU(d, p + i);
           auto u = hn::Div(hn::Div(hn::LoadU(d, m + i), bc1), hn::Add(hn::Sqrt(hn::Div(hn::LoadU(d, v + i), bc2)), eps));
           if (has_wd) u = hn::Add(u, hn::Mul(wd, pv));

@@ -19,6 +19,9 @@ void Lars(const reference::LARSStep& s, T* p, const T* g, T* buf, std::size_t n)
         const auto momentum = hn::Set(d, static_cast<T>(s.momentum));
         const bool has_wd = static_cast<T>(s.weight_decay) != T(0);
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          if (buf != nullptr) PrefetchAhead<true>(buf, i);
           const auto pv = hn::LoadU(d, p + i);
           const auto scaled = hn::Mul(scaled_lr, EffectiveGrad(hn::LoadU(d, g + i), pv, s.maximize, has_wd, wd));
           if (buf != nullptr) {

@@ -21,6 +21,9 @@ void Lion(const reference::LionStep& s, T* p, const T* g, T* m, std::size_t n) {
         const auto zero = hn::Zero(d), one = hn::Set(d, T(1)), minus_one = hn::Set(d, T(-1));
         const bool decays = s.decay_factor != 1.0;
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          PrefetchAhead<true>(m, i);
           const auto gl = hn::LoadU(d, g + i);
           const auto gv = s.maximize ? hn::Neg(gl) : gl;
           const auto pl = hn::LoadU(d, p + i);

@@ -23,6 +23,10 @@ void Nadam(const reference::NAdamStep& s, T* p, const T* g, T* m, T* v, std::siz
         const auto exp_avg_coefficient = hn::Set(d, static_cast<T>(s.exp_avg_coefficient));
         const bool has_wd = static_cast<T>(s.weight_decay) != T(0);
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          PrefetchAhead<true>(m, i);
+          PrefetchAhead<true>(v, i);
           auto pv = hn::LoadU(d, p + i);
           const auto gv = EffectiveGrad(hn::LoadU(d, g + i), pv, s.maximize, has_wd, wd);
           const auto mv = Ema(hn::LoadU(d, m + i), gv, beta1, one_minus_beta1);

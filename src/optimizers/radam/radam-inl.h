@@ -25,6 +25,10 @@ void Radam(const reference::RAdamStep& s, T* p, const T* g, T* m, T* v, std::siz
         const auto one = hn::Set(d, T(1));
         const bool has_wd = static_cast<T>(s.weight_decay) != T(0);
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          PrefetchAhead<true>(m, i);
+          PrefetchAhead<true>(v, i);
           const auto pv = hn::LoadU(d, p + i);
           const auto gv = EffectiveGrad(hn::LoadU(d, g + i), pv, s.maximize, has_wd, wd);
           const auto mv = Ema(hn::LoadU(d, m + i), gv, beta1, one_minus_beta1);

@@ -23,6 +23,11 @@ void Rmsprop(const reference::RMSpropStep& s, T* p, const T* g, T* square_avg, T
         const auto momentum = hn::Set(d, static_cast<T>(s.momentum));
         const bool has_wd = static_cast<T>(s.weight_decay) != T(0);
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          PrefetchAhead<true>(square_avg, i);
+          if (buf != nullptr) PrefetchAhead<true>(buf, i);
+          if (grad_avg != nullptr) PrefetchAhead<true>(grad_avg, i);
           const auto pv = hn::LoadU(d, p + i);
           const auto gv = EffectiveGrad(hn::LoadU(d, g + i), pv, s.maximize, has_wd, wd);
           const auto sq = EmaSq(hn::LoadU(d, square_avg + i), gv, alpha, one_minus_alpha);

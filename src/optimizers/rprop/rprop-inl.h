@@ -20,6 +20,10 @@ void Rprop(const reference::RpropStep& s, T* p, const T* g, T* prev, T* step_siz
         const auto lo = hn::Set(d, static_cast<T>(s.step_size_min)), hi = hn::Set(d, static_cast<T>(s.step_size_max));
         const auto zero = hn::Zero(d), one = hn::Set(d, T(1)), minus_one = hn::Set(d, T(-1));
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          PrefetchAhead<true>(prev, i);
+          PrefetchAhead<true>(step_size, i);
           auto gv = hn::LoadU(d, g + i);
           if (s.maximize) gv = hn::Neg(gv);
           const auto product = hn::Mul(gv, hn::LoadU(d, prev + i));

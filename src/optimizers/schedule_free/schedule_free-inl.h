@@ -27,6 +27,10 @@ void SgdScheduleFree(const reference::ScheduleFreeStep& s, T* p, const T* g, T* 
         const auto beta = hn::Set(d, static_cast<T>(s.beta)), wd = hn::Set(d, static_cast<T>(s.weight_decay));
         const bool has_wd = static_cast<T>(s.weight_decay) != T(0);
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          PrefetchAhead<true>(z, i);
+          PrefetchAhead<true>(x, i);
           const auto dv = EffectiveGrad(hn::LoadU(d, g + i), hn::LoadU(d, p + i), s.maximize, has_wd, wd);
           const auto zv = hn::MulAdd(neg_lr, dv, hn::LoadU(d, z + i));
           const auto xv = Toward(hn::LoadU(d, x + i), zv, ckp1);
@@ -49,6 +53,11 @@ void AdamwScheduleFree(const reference::ScheduleFreeStep& s, T* p, const T* g, T
         const auto eps = hn::Set(d, static_cast<T>(s.eps)), wd = hn::Set(d, static_cast<T>(s.weight_decay));
         const bool has_wd = static_cast<T>(s.weight_decay) != T(0);
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          PrefetchAhead<true>(z, i);
+          PrefetchAhead<true>(v, i);
+          PrefetchAhead<true>(x, i);
           const auto gl = hn::LoadU(d, g + i);
           const auto gv = s.maximize ? hn::Neg(gl) : gl;
           const auto vv = EmaSq(hn::LoadU(d, v + i), gv, beta2, one_minus_beta2);

@@ -21,6 +21,9 @@ void Sgd(const reference::SGDStep& s, T* p, const T* g, T* buf, std::size_t n) {
         const auto one_minus_dampening = hn::Set(d, static_cast<T>(1.0 - s.dampening));
         const bool has_wd = static_cast<T>(s.weight_decay) != T(0);
         return [=, &s](std::size_t i) HWY_ATTR {
+          PrefetchAhead<true>(p, i);
+          PrefetchAhead<false>(g, i);
+          if (buf != nullptr) PrefetchAhead<true>(buf, i);
           const auto pv = hn::LoadU(d, p + i);
           auto dv = EffectiveGrad(hn::LoadU(d, g + i), pv, s.maximize, has_wd, wd);
           if (buf != nullptr) {
