@@ -20,7 +20,7 @@
 // written, and each moment read and written in its storage type (float32 28 bytes per parameter, bfloat16
 // 20, int8 16 plus the two block scales, 4 bytes per 128 parameters), run in full-width and in 256-bit
 // vectors, each with and without software prefetch (as Adam's kernels issue it): the fastest of the four
-// in the first (discarded) repeat is the one timed in the others.
+// in the first (discarded) repeat, three passes each, is the one timed in the others.
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -152,16 +152,18 @@ struct Roof {
   descent::detail::ThreadPool pool;
   Roof(std::size_t n, std::size_t threads, bool blocks)
       : g(n, 1.0f), p(n, 1.0f), m(n, S{1}), v(n, S{1}), scales(blocks ? 2 * ((n + 255) / 256) : 0, 1.0f), pool(threads) {}
-  // The first call times a pass of each of the four loops (each vector width, with and without
-  // prefetch) and keeps the fastest for the later calls, so that a roof time, like a step time, is one
-  // sample (a minimum of four noisy samples would bias the roof low). The bench discards that call.
+  // The first call times each of the four loops (each vector width, with and without prefetch) three
+  // times and keeps the one with the least median for the later calls, so that a roof time, like a
+  // step time, is one sample (a minimum of four noisy samples per repeat would bias the roof low). The
+  // bench discards that call.
   int best = -1;
   double run() {
     if (best >= 0) return run(best);
     double fastest = 0.0;
     for (int variant = 0; variant < 4; ++variant) {
-      const double t = run(variant);
-      if (best < 0 || t < fastest) best = variant, fastest = t;
+      double t[3] = {run(variant), run(variant), run(variant)};
+      std::sort(t, t + 3);
+      if (best < 0 || t[1] < fastest) best = variant, fastest = t[1];
     }
     return fastest;
   }
