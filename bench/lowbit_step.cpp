@@ -232,7 +232,7 @@ void compute_cost(std::size_t n, int repeats) {
   const bool permutes = descent::lowbit::byte_permute::enabled();
   for (int row = 0; row < (permutes ? 4 : 3); ++row) {  // row 3: int8 read back with gathers instead
     const int dtype = row < 3 ? row : 2;
-    descent::lowbit::byte_permute::enabled() = row == 2 && permutes;
+    const descent::lowbit::byte_permute::TurnOff gathers(row == 3);
     double best = 1e300;
     for (int r = 0; r < repeats; ++r) {
       descent::lowbit::StateRef slots[2]{};
@@ -254,7 +254,6 @@ void compute_cost(std::size_t n, int repeats) {
                 kNames[dtype], dtype < 2 ? "-" : row == 2 && permutes ? "byte permutes" : "gathers", n,
                 best / static_cast<double>(n) * 1e9);
   }
-  descent::lowbit::byte_permute::enabled() = permutes;
 }
 
 }  // namespace

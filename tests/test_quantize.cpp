@@ -363,7 +363,7 @@ TEST(Quantize, VectorNearestCodesEqualTheSearchNearEveryThreshold) {
 // The byte-permute read-back (x86 with AVX-512 VBMI) gives the reference's values for every code, at sizes
 // around its 64-code step; the kernel tests below run with it and, turned off, with the gathers.
 TEST(Quantize, BytePermutesEqualTheReference) {
-  if (!lowbit::byte_permute::enabled()) GTEST_SKIP() << "this CPU has no AVX-512 VBMI";
+  if (!lowbit::byte_permute::available()) GTEST_SKIP() << "this CPU has no AVX-512 VBMI";
   std::mt19937 rng(5);
   for (const std::size_t n : {std::size_t{1}, std::size_t{63}, std::size_t{64}, std::size_t{65}, std::size_t{255},
                               std::size_t{256}, std::size_t{257}}) {
@@ -380,6 +380,22 @@ TEST(Quantize, BytePermutesEqualTheReference) {
   }
 }
 
+// TurnOff turns the byte permutes off for its scope and gives back the setting it found, nested too.
+TEST(Quantize, BytePermutesTurnOffForAScope) {
+  const bool before = lowbit::byte_permute::enabled();
+  EXPECT_EQ(before, lowbit::byte_permute::available());
+  {
+    const lowbit::byte_permute::TurnOff off;
+    EXPECT_FALSE(lowbit::byte_permute::enabled());
+    {
+      const lowbit::byte_permute::TurnOff on(false);
+      EXPECT_EQ(lowbit::byte_permute::enabled(), lowbit::byte_permute::available());
+    }
+    EXPECT_FALSE(lowbit::byte_permute::enabled());
+  }
+  EXPECT_EQ(lowbit::byte_permute::enabled(), before);
+}
+
 // The vector kernels give the reference's bits on every instruction set, for both roundings, at every
 // block edge and at sizes that are not a whole number of vectors.
 TEST(Quantize, KernelsMatchTheReferenceOnEveryTarget) {
@@ -390,7 +406,7 @@ TEST(Quantize, KernelsMatchTheReferenceOnEveryTarget) {
   const bool permutes = lowbit::byte_permute::enabled();
   for (const auto& [bits, name] : targets) {
    for (const bool permute : {false, permutes}) {
-    lowbit::byte_permute::enabled() = permute;
+    const lowbit::byte_permute::TurnOff gathers(!permute);
     SCOPED_TRACE("target " + name + (permute ? ", byte permutes" : ""));
     kernels::use_only_target(bits);
     for (const std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{17}, std::size_t{255}, std::size_t{256},
@@ -430,7 +446,6 @@ TEST(Quantize, KernelsMatchTheReferenceOnEveryTarget) {
     }
    }
   }
-  lowbit::byte_permute::enabled() = permutes;
   kernels::use_only_target(0);
 }
 

@@ -2,6 +2,7 @@
 #include "lowbit/quantize.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -314,10 +315,10 @@ struct BytePlanes {
 const BytePlanes kBytePlanes;
 }  // namespace
 
-bool& enabled() noexcept {
-  static bool enabled = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                        __builtin_cpu_supports("avx512vbmi");
-  return enabled;
+bool available() noexcept {
+  static const bool available = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                                __builtin_cpu_supports("avx512vbmi");
+  return available;
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void dequantize(
@@ -350,14 +351,20 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void dequantize(
   for (; i < n; ++i) out[i] = map[codes[i]] * absmax;
 }
 #else
-bool& enabled() noexcept {
-  static bool enabled = false;
-  return enabled;
-}
+bool available() noexcept { return false; }
 void dequantize(const std::uint8_t* codes, std::size_t n, bool is_signed, float absmax, float* out) noexcept {
   reference::dequantize_block(codes, n, is_signed, absmax, out);
 }
 #endif
+
+namespace {
+std::atomic<bool> turned_off{false};
+}  // namespace
+
+bool enabled() noexcept { return available() && !turned_off.load(std::memory_order_relaxed); }
+
+TurnOff::TurnOff(bool off) noexcept : was_off_(turned_off.exchange(off, std::memory_order_relaxed)) {}
+TurnOff::~TurnOff() { turned_off.store(was_off_, std::memory_order_relaxed); }
 
 }  // namespace byte_permute
 

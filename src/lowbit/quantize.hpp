@@ -274,10 +274,25 @@ namespace byte_permute {
 // Dequantization with AVX-512 VBMI byte permutes, for x86 CPUs that have them (gathers are slow on some,
 // e.g. ~1 element per cycle on Zen 4): each byte of map[code] comes from a 256-byte table held in four
 // registers (vpermt2b twice and a blend by the code's top bit), the four bytes are interleaved into
-// float32 and multiplied by absmax as reference::dequantize_block does. enabled() says whether this
-// CPU has them (tests may turn the path off to test the gathers beside it); dequantize must only be
-// called when it is true.
-bool& enabled() noexcept;
+// float32 and multiplied by absmax as reference::dequantize_block does. available() says whether this
+// CPU has them; enabled() whether the kernels use them: available, and no TurnOff in scope. dequantize
+// must only be called when available() is true.
+bool available() noexcept;
+bool enabled() noexcept;
+// Turns the byte permutes off while it lives (off = true), for tests and benches that run the gathers
+// beside them, and restores the setting it found when it goes. The setting is one process-wide atomic,
+// so a step running meanwhile on another thread reads either value, never a torn one; keep the scope
+// around whole steps.
+class TurnOff {
+ public:
+  explicit TurnOff(bool off = true) noexcept;
+  ~TurnOff();
+  TurnOff(const TurnOff&) = delete;
+  TurnOff& operator=(const TurnOff&) = delete;
+
+ private:
+  bool was_off_;
+};
 void dequantize(const std::uint8_t* codes, std::size_t n, bool is_signed, float absmax, float* out) noexcept;
 }  // namespace byte_permute
 

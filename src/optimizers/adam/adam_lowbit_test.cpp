@@ -74,7 +74,7 @@ TEST(Kernels, AdamLowBitMatchesTheReference) {
   const bool permutes = lowbit::byte_permute::enabled();
   for (const auto& [bits, name] : targets) {
    for (const bool permute : {false, permutes}) {  // int8 read back with gathers, and with byte permutes where the CPU has them
-    lowbit::byte_permute::enabled() = permute;
+    const lowbit::byte_permute::TurnOff gathers(!permute);
     SCOPED_TRACE("target " + name + (permute ? ", byte permutes" : ""));
     kernels::use_only_target(bits);
     std::mt19937 rng(4242);
@@ -114,7 +114,6 @@ TEST(Kernels, AdamLowBitMatchesTheReference) {
     }
   }
    }
-  lowbit::byte_permute::enabled() = permutes;
   kernels::use_only_target(0);
 }
 
