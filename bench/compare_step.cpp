@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -22,6 +21,7 @@
 #include "descent/descent.hpp"
 #include "engine/thread_pool.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/prefetch.hpp"
 #include "optimizers/registry.hpp"
 #include "split_parameters.hpp"
 
@@ -56,20 +56,9 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// The software prefetch descent's element-wise kernels issue (src/kernels/vector-inl.h, PrefetchAhead):
-// 512 elements ahead, once per 64 bytes of each array; the address formed as an integer, as it may
-// point past the array.
-void prefetch_ahead(const float* x, std::size_t i, bool write) {
-  const auto address = reinterpret_cast<std::uintptr_t>(x) + (i + 512) * sizeof(float);
-  if (write) {
-    __builtin_prefetch(reinterpret_cast<const void*>(address), 1, 3);
-  } else {
-    __builtin_prefetch(reinterpret_cast<const void*>(address), 0, 3);
-  }
-}
-
 // The roof's passes, each a loop the compiler vectorizes: R arrays only read, U arrays read and written;
-// with kPrefetch in blocks of 16 elements (64 bytes), each block's lines 512 elements ahead prefetched first.
+// with kPrefetch in blocks of 16 elements (64 bytes), each block's lines prefetched first as the kernels
+// prefetch theirs (kernels/prefetch.hpp).
 template <int R, int U, bool kPrefetch>
 void update_pass(float* const* arrays, std::size_t b, std::size_t e) {
   const float* in[R > 0 ? R : 1];
@@ -86,8 +75,8 @@ void update_pass(float* const* arrays, std::size_t b, std::size_t e) {
   std::size_t i = b;
   if constexpr (kPrefetch) {
     for (; i + 16 <= e; i += 16) {
-      for (int r = 0; r < R; ++r) prefetch_ahead(in[r], i, false);
-      for (int u = 0; u < U; ++u) prefetch_ahead(out[u], i, true);
+      for (int r = 0; r < R; ++r) descent::kernels::PrefetchAhead<false>(in[r], i);
+      for (int u = 0; u < U; ++u) descent::kernels::PrefetchAhead<true>(out[u], i);
       update(i, i + 16);
     }
   }

@@ -35,6 +35,7 @@
 #include "descent/descent.hpp"
 #include "engine/thread_pool.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/prefetch.hpp"
 #include "optimizers/adam/adam_reference.hpp"
 
 #undef HWY_TARGET_INCLUDE
@@ -49,14 +50,8 @@ namespace hn = hwy::HWY_NAMESPACE;
 // p = p / 2 + g + m + v; m += g; v += g, on [b, e), the moments stored as S (float, bfloat16 bits as
 // uint16_t, codes as uint8_t), converted with a shift (bfloat16) or an integer conversion (codes). In
 // vectors of D: the target's full width, or 256 bits (`narrow`), which streams faster on Zen 4
-// (src/kernels/vector-inl.h); with or without the software prefetch the Adam kernels issue (the same
-// distance, once per 64 bytes of each stream); the roof is the fastest of the four.
-template <bool kWrite, class T>
-void Prefetch(const T* x, std::size_t i) {
-  if (((i * sizeof(T)) & 63) != 0) return;
-  const auto address = reinterpret_cast<std::uintptr_t>(x) + (i + 512) * sizeof(T);
-  __builtin_prefetch(reinterpret_cast<const void*>(address), kWrite ? 1 : 0, 3);
-}
+// (src/kernels/vector-inl.h); with or without the software prefetch the Adam kernels issue
+// (kernels/prefetch.hpp); the roof is the fastest of the four.
 template <class S, class D>
 void RoofChunk(D d, bool prefetch, const float* g, float* p, S* m, S* v, std::size_t b, std::size_t e) {
   const hn::RebindToSigned<decltype(d)> di;
@@ -80,10 +75,10 @@ void RoofChunk(D d, bool prefetch, const float* g, float* p, S* m, S* v, std::si
   std::size_t i = b;
   for (; i + N <= e; i += N) {
     if (prefetch) {
-      Prefetch<false>(g, i);
-      Prefetch<true>(p, i);
-      Prefetch<true>(m, i);
-      Prefetch<true>(v, i);
+      descent::kernels::PrefetchAhead<false>(g, i);
+      descent::kernels::PrefetchAhead<true>(p, i);
+      descent::kernels::PrefetchAhead<true>(m, i);
+      descent::kernels::PrefetchAhead<true>(v, i);
     }
     const auto gv = hn::LoadU(d, g + i), mv = load(m + i), vv = load(v + i);
     hn::StoreU(hn::Add(hn::MulAdd(hn::LoadU(d, p + i), half, gv), hn::Add(mv, vv)), d, p + i);

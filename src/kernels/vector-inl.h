@@ -14,10 +14,10 @@
 
 #include <cmath>
 #include <cstddef>
-#include <cstdint>
 #include <type_traits>
 
 #include "hwy/highway.h"
+#include "kernels/prefetch.hpp"
 #include "optimizers/common.hpp"
 
 HWY_BEFORE_NAMESPACE();
@@ -83,22 +83,6 @@ template <class T>
 using StreamTag = hn::CappedTag<T, 32 / sizeof(T)>;
 template <class T>
 using FullTag = hn::ScalableTag<T>;
-
-// Software prefetch for streaming kernels: the cache line kPrefetchAhead elements past element i of x,
-// issued once per 64 bytes of x (when i * sizeof(T) is a multiple of 64, so each line once whatever x's
-// alignment). With the hardware prefetcher alone Adam's step waited on memory behind its arithmetic (a
-// square root and two divisions per element). Every element-wise optimizer kernel issues it, once per
-// array it reads or writes; Adam's float32 and low-bit steps and most others got faster on this project's
-// machine, none slower (docs/optimizers.md, "State dtypes"; docs/performance.md, "Software prefetch").
-// Write = true for a stream the kernel also stores. The address is formed as an integer:
-// near the end of x it points past the array, which a prefetch may (it never faults).
-inline constexpr std::size_t kPrefetchAhead = 512;
-template <bool kWrite, class T>
-HWY_INLINE void PrefetchAhead(const T* x, std::size_t i) {
-  if (((i * sizeof(T)) & 63) != 0) return;
-  const auto address = reinterpret_cast<std::uintptr_t>(x) + (i + kPrefetchAhead) * sizeof(T);
-  __builtin_prefetch(reinterpret_cast<const void*>(address), kWrite ? 1 : 0, 3);
-}
 
 // An element-wise kernel over [0, n) in vectors of Tag: make_body(d) broadcasts the per-step scalars once
 // and returns the body of one full vector, body(i) for the elements [i, i + Lanes(d)); tail(i) then
