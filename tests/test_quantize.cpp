@@ -294,13 +294,11 @@ TEST(Quantize, NearestPiecesEqualTheSearchWhereTheyDecide) {
     };
     for (const float y : piece_probes(is_signed, 997)) ASSERT_TRUE(check(y)) << "y = " << y;
     for (const float y : table_probes(is_signed)) ASSERT_TRUE(check(y)) << "y = " << y;
-    std::size_t sampled = 0, flagged = 0;
+    std::size_t sampled = 0, flagged = 0;  // on the dense sample (already checked among the probes above)
     for (std::uint32_t bits = 0; bits <= 0x3f800000u; bits += 997) {
       for (const std::uint32_t sign : {0u, 0x80000000u}) {
-        const float y = std::bit_cast<float>(bits | sign);
-        ASSERT_TRUE(check(y)) << std::hex << (bits | sign);
         ++sampled;
-        flagged += lowbit::piece_code(y, is_signed, pieces) < 0;
+        flagged += lowbit::piece_code(std::bit_cast<float>(bits | sign), is_signed, pieces) < 0;
       }
     }
     EXPECT_LT(static_cast<double>(flagged) / static_cast<double>(sampled), 1e-3) << flagged << " of " << sampled;
